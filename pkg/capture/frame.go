@@ -1,0 +1,42 @@
+package capture
+
+import (
+	"net/netip"
+	"time"
+)
+
+// IP protocol numbers of the transports we follow.
+const (
+	IPProtoTCP = 6
+	IPProtoUDP = 17
+)
+
+// TCP flag bits as in the TCP header's flags byte.
+const (
+	TCPFin = 0x01
+	TCPSyn = 0x02
+	TCPRst = 0x04
+	TCPPsh = 0x08
+	TCPAck = 0x10
+)
+
+// Frame is a packet decoded to the transport layer. Its slices alias the
+// packet (or the decoder's defragmentation buffer) and are valid only until
+// the next Decode.
+type Frame struct {
+	Timestamp time.Time
+	Interface int
+	WireLen   int
+	Src, Dst  netip.Addr
+	// Proto is IPProtoTCP or IPProtoUDP.
+	Proto            uint8
+	SrcPort, DstPort uint16
+	// Segment is the whole transport segment (header and payload); Payload
+	// is its payload.
+	Segment []byte
+	Payload []byte
+	// TCP header fields, set when Proto is IPProtoTCP.
+	Seq, Ack uint32
+	Flags    uint8
+	Window   uint16
+}
