@@ -144,3 +144,26 @@ func (p *Protocol) HasPort(port uint16) bool {
 	}
 	return false
 }
+
+// ParserStats counts what a parser could not turn into entries. The caller
+// sums them per protocol and reports them, so nothing is lost silently.
+type ParserStats struct {
+	Entries int64 // entries emitted
+	Dropped int64 // messages dropped, e.g. responses with no request
+	Resyncs int64 // times framing was lost and searched for again
+	Skipped int64 // bytes skipped while resynchronising or over a cap
+}
+
+// Add adds o to s.
+func (s *ParserStats) Add(o ParserStats) {
+	s.Entries += o.Entries
+	s.Dropped += o.Dropped
+	s.Resyncs += o.Resyncs
+	s.Skipped += o.Skipped
+}
+
+// StatsReporter is implemented by parsers that keep ParserStats; the caller
+// reads them when the parser ends.
+type StatsReporter interface {
+	Stats() ParserStats
+}
