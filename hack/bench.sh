@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Offline dissection benchmark. Records (once, cached under .cache/bench, not
+# committed) a mixed capture of real traffic of at least BENCH_MB megabytes,
+# then runs us, tshark and tcpdump on it in the same run and prints wall time,
+# MB/s, entries/s, peak RSS and the ratios. Medians of BENCH_RUNS runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mb=${BENCH_MB:-220}
+runs=${BENCH_RUNS:-3}
+file=${BENCH_FILE:-.cache/bench/mixed-${mb}MB.pcap}
+mkdir -p "$(dirname "$file")"
+if [ ! -s "$file" ]; then
+	echo "recording a ${mb} MB capture of real traffic into $file (once)..."
+	hack/record-testdata.sh bench "$file" "$mb"
+fi
+size=$(stat -c %s "$file")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# measure NAME CMD...: runs CMD $runs times; prints "wall_s rss_kb" medians.
+measure() {
+	local name=$1; shift
+	: >"$tmp/$name.times"
+	for _ in $(seq "$runs"); do
+		/usr/bin/time -f '%e %M' -o "$tmp/$name.t" "$@" >/dev/null 2>"$tmp/$name.err" || {
+			echo "$name failed:"; cat "$tmp/$name.err"; exit 1; }
+		cat "$tmp/$name.t" >>"$tmp/$name.times"
+	done
+	sort -n "$tmp/$name.times" | awk -v n="$runs" 'NR==int((n+1)/2){print $1, $2}'
+}
+
+read -r ours_s ours_kb < <(measure ours bin/kubectl-shark tap --read "$file" -o json)
+entries=$(bin/kubectl-shark tap --read "$file" -o json | wc -l)
+read -r tshark_s tshark_kb < <(measure tshark tshark -r "$file" -q -z io,stat,0)
+read -r tcpdump_s tcpdump_kb < <(measure tcpdump tcpdump -r "$file" -w /dev/null)
+
+awk -v size="$size" -v entries="$entries" \
+	-v os="$ours_s" -v ok="$ours_kb" -v ts="$tshark_s" -v tk="$tshark_kb" -v ds="$tcpdump_s" -v dk="$tcpdump_kb" '
+function mbps(s) { return s > 0 ? size / 1e6 / s : 0 }
+BEGIN {
+	printf "capture: %.0f MB, %d entries (median of runs)\n\n", size/1e6, entries
+	printf "%-44s %8s %10s %12s %10s\n", "tool", "wall s", "MB/s", "entries/s", "RSS MiB"
+	printf "%-44s %8.2f %10.0f %12.0f %10.1f\n", "kubectl shark tap --read -o json", os, mbps(os), (os>0?entries/os:0), ok/1024
+	printf "%-44s %8.2f %10.0f %12s %10.1f\n", "tshark -r -q -z io,stat,0", ts, mbps(ts), "-", tk/1024
+	printf "%-44s %8.2f %10.0f %12s %10.1f\n", "tcpdump -r -w /dev/null", ds, mbps(ds), "-", dk/1024
+	printf "\nthroughput vs tshark: %.1fx (goal >= 25x)\n", (os>0 ? ts/os : 0)
+	printf "time vs tcpdump -r:   %.2fx (goal <= 3x)\n", (ds>0 ? os/ds : 0)
+	printf "peak RSS:             %.1f MiB (goal <= 128 MiB)\n", ok/1024
+}'

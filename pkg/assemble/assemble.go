@@ -1,0 +1,256 @@
+// Package assemble turns decoded frames into flows: in-order TCP byte streams
+// (on gopacket/reassembly) and UDP datagram flows, each handed to a Handler.
+//
+// An Assembler is one shard and is not safe for concurrent use: the pipeline
+// runs one per core and routes every packet of a flow to the same shard by a
+// symmetric hash. Time is packet time (the capture's timestamps), so offline
+// runs are deterministic and timeouts behave the same live and from a file.
+// Memory is bounded: out-of-order bytes per connection and per shard, and the
+// number of flows; past a bound, data is skipped (a Gap) or the flow is
+// dropped, and both are counted.
+package assemble
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"hash/fnv"
+	"net/netip"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/reassembly"
+
+	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
+)
+
+// Handler receives the traffic of one flow. fromA says which side sent the
+// bytes: A is the sender of the first packet the capture saw.
+type Handler interface {
+	// Data delivers the next in-order bytes of a TCP direction.
+	Data(fromA bool, data []byte, ts time.Time)
+	// Gap reports n bytes of a TCP direction that were never seen.
+	Gap(fromA bool, n int)
+	// Datagram delivers one UDP payload.
+	Datagram(fromA bool, data []byte, ts time.Time)
+	// End closes the flow: reason is one of the End* constants.
+	End(ts time.Time, reason string)
+}
+
+// Reasons a flow ends.
+const (
+	EndFIN     = "fin"
+	EndRST     = "rst"
+	EndTimeout = "timeout"
+	EndEOF     = "eof" // the capture ended first
+)
+
+// Opener tells which side opened a TCP connection, when the capture saw it.
+type Opener uint8
+
+const (
+	OpenerUnknown Opener = iota // started before the capture
+	OpenerA
+	OpenerB
+)
+
+// Flow describes one flow for its Handler.
+type Flow struct {
+	Transport string // "tcp" or "udp"
+	A, B      netip.AddrPort
+	Opener    Opener
+	// ID is stable for the same traffic: a hash of both ends and the first
+	// packet's time.
+	ID    string
+	First time.Time
+	// Seq is the flow's creation order within its shard.
+	Seq uint64
+}
+
+// NewHandler builds the Handler of a new flow.
+type NewHandler func(f *Flow) Handler
+
+// Options bound the assembler. Zero values take the defaults.
+type Options struct {
+	MaxConnBufferBytes  int           // out-of-order bytes buffered per connection
+	MaxTotalBufferBytes int           // out-of-order bytes buffered per shard
+	MaxFlows            int           // live flows per shard; new ones past it are dropped
+	TCPIdle             time.Duration // a connection silent this long is closed
+	UDPIdle             time.Duration // a UDP flow silent this long is closed
+	GapWait             time.Duration // how long out-of-order data waits for a hole to fill
+}
+
+// pageSize is gopacket/reassembly's page payload size.
+const pageSize = 1900
+
+func (o Options) withDefaults() Options {
+	if o.MaxConnBufferBytes <= 0 {
+		o.MaxConnBufferBytes = 1 << 20
+	}
+	if o.MaxTotalBufferBytes <= 0 {
+		o.MaxTotalBufferBytes = 32 << 20
+	}
+	if o.MaxFlows <= 0 {
+		o.MaxFlows = 65536
+	}
+	if o.TCPIdle <= 0 {
+		o.TCPIdle = 2 * time.Minute
+	}
+	if o.UDPIdle <= 0 {
+		o.UDPIdle = 30 * time.Second
+	}
+	if o.GapWait <= 0 {
+		o.GapWait = 2 * time.Second
+	}
+	return o
+}
+
+// Stats count what one shard saw and what it had to give up.
+type Stats struct {
+	TCPSegments  uint64
+	UDPDatagrams uint64
+	TCPFlows     uint64
+	UDPFlows     uint64
+	FlowsDropped uint64 // flows refused past MaxFlows
+	Gaps         uint64 // holes in TCP streams (loss, or a buffer cap hit)
+	GapBytes     uint64
+	Panics       uint64 // handler panics: the flow was dropped
+}
+
+// Add adds o to s.
+func (s *Stats) Add(o Stats) {
+	s.TCPSegments += o.TCPSegments
+	s.UDPDatagrams += o.UDPDatagrams
+	s.TCPFlows += o.TCPFlows
+	s.UDPFlows += o.UDPFlows
+	s.FlowsDropped += o.FlowsDropped
+	s.Gaps += o.Gaps
+	s.GapBytes += o.GapBytes
+	s.Panics += o.Panics
+}
+
+// Assembler is one shard of flow tracking.
+type Assembler struct {
+	opts       Options
+	newHandler NewHandler
+	tcp        *reassembly.Assembler
+	udp        map[udpKey]*udpFlow
+	live       int // live TCP flows
+	seq        uint64
+	now        time.Time
+	lastFlush  time.Time
+	closing    bool // Close is flushing: flows end with EndEOF
+	stats      Stats
+
+	// Reused per packet so the hot path does not allocate.
+	seg layers.TCP
+	ctx assemblerContext
+}
+
+// New returns an Assembler that builds a Handler for every new flow.
+func New(opts Options, newHandler NewHandler) *Assembler {
+	a := &Assembler{
+		opts:       opts.withDefaults(),
+		newHandler: newHandler,
+		udp:        make(map[udpKey]*udpFlow),
+	}
+	pool := reassembly.NewStreamPool(&streamFactory{a: a})
+	a.tcp = reassembly.NewAssembler(pool)
+	a.tcp.MaxBufferedPagesPerConnection = a.opts.MaxConnBufferBytes/pageSize + 1
+	a.tcp.MaxBufferedPagesTotal = a.opts.MaxTotalBufferBytes/pageSize + 1
+	return a
+}
+
+// Stats returns the shard's counters.
+func (a *Assembler) Stats() Stats { return a.stats }
+
+// Frame processes one decoded frame.
+func (a *Assembler) Frame(f *capture.Frame) {
+	if f.Timestamp.After(a.now) {
+		a.now = f.Timestamp
+	}
+	switch f.Proto {
+	case capture.IPProtoTCP:
+		a.frameTCP(f)
+	case capture.IPProtoUDP:
+		a.frameUDP(f)
+	}
+}
+
+func (a *Assembler) frameTCP(f *capture.Frame) {
+	if err := a.seg.DecodeFromBytes(f.Segment, gopacket.NilDecodeFeedback); err != nil {
+		return
+	}
+	a.stats.TCPSegments++
+	a.ctx.ci = gopacket.CaptureInfo{Timestamp: f.Timestamp, CaptureLength: f.WireLen, Length: f.WireLen, InterfaceIndex: f.Interface}
+	a.tcp.AssembleWithContext(netFlow(f.Src, f.Dst), &a.seg, &a.ctx)
+}
+
+// Tick closes idle flows and flushes data stuck behind holes, as of now (a
+// packet time, or the wall clock when live). Call it about once a second.
+func (a *Assembler) Tick(now time.Time) {
+	if now.After(a.now) {
+		a.now = now
+	}
+	if a.now.Sub(a.lastFlush) < time.Second {
+		return
+	}
+	a.lastFlush = a.now
+	a.tcp.FlushWithOptions(reassembly.FlushOptions{
+		T:  a.now.Add(-a.opts.GapWait),
+		TC: a.now.Add(-a.opts.TCPIdle),
+	})
+	a.expireUDP(a.now.Add(-a.opts.UDPIdle))
+}
+
+// Close ends every flow: the capture is over.
+func (a *Assembler) Close() {
+	a.closing = true
+	a.tcp.FlushAll()
+	for k, u := range a.udp {
+		u.end(a, a.now, EndEOF)
+		delete(a.udp, k)
+	}
+}
+
+func (a *Assembler) newFlow(transport string, src, dst netip.AddrPort, ts time.Time) *Flow {
+	a.seq++
+	return &Flow{
+		Transport: transport,
+		A:         src,
+		B:         dst,
+		ID:        flowID(transport, src, dst, ts),
+		First:     ts,
+		Seq:       a.seq,
+	}
+}
+
+// flowID hashes both ends and the first packet's time, so that the same
+// capture always yields the same ids.
+func flowID(transport string, src, dst netip.AddrPort, ts time.Time) string {
+	h := fnv.New64a()
+	h.Write([]byte(transport))
+	b, _ := src.MarshalBinary()
+	h.Write(b)
+	b, _ = dst.MarshalBinary()
+	h.Write(b)
+	var t [8]byte
+	binary.BigEndian.PutUint64(t[:], uint64(ts.UnixNano()))
+	h.Write(t[:])
+	var sum [8]byte
+	binary.BigEndian.PutUint64(sum[:], h.Sum64())
+	return hex.EncodeToString(sum[:])
+}
+
+func netFlow(src, dst netip.Addr) gopacket.Flow {
+	if src.Is4() && dst.Is4() {
+		s, d := src.As4(), dst.As4()
+		return gopacket.NewFlow(layers.EndpointIPv4, s[:], d[:])
+	}
+	s, d := src.As16(), dst.As16()
+	return gopacket.NewFlow(layers.EndpointIPv6, s[:], d[:])
+}
+
+type assemblerContext struct{ ci gopacket.CaptureInfo }
+
+func (c *assemblerContext) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }

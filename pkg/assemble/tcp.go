@@ -1,0 +1,145 @@
+package assemble
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/reassembly"
+)
+
+type streamFactory struct{ a *Assembler }
+
+// New is called by gopacket/reassembly for the first packet of a connection.
+func (sf *streamFactory) New(nf, _ gopacket.Flow, t *layers.TCP, ac reassembly.AssemblerContext) reassembly.Stream {
+	a := sf.a
+	if a.live >= a.opts.MaxFlows {
+		a.stats.FlowsDropped++
+		a.evictIfCrowded()
+		return &tcpStream{a: a, dropped: true}
+	}
+	a.live++
+	a.stats.TCPFlows++
+	src := netip.AddrPortFrom(addrOf(nf.Src()), uint16(t.SrcPort))
+	dst := netip.AddrPortFrom(addrOf(nf.Dst()), uint16(t.DstPort))
+	f := a.newFlow("tcp", src, dst, ac.GetCaptureInfo().Timestamp)
+	switch {
+	case t.SYN && !t.ACK:
+		f.Opener = OpenerA
+	case t.SYN && t.ACK:
+		f.Opener = OpenerB
+	}
+	s := &tcpStream{a: a, flow: f, live: true, last: ac.GetCaptureInfo().Timestamp}
+	s.h = s.safeNew()
+	return s
+}
+
+// evictIfCrowded keeps refused connections from piling up in the stream
+// pool (they stay there until idle): past twice the flow limit it closes
+// every connection silent for a second.
+func (a *Assembler) evictIfCrowded() {
+	if a.stats.FlowsDropped%1024 == 0 {
+		a.tcp.FlushWithOptions(reassembly.FlushOptions{T: a.now.Add(-time.Second), TC: a.now.Add(-time.Second)})
+	}
+}
+
+func addrOf(e gopacket.Endpoint) netip.Addr {
+	a, _ := netip.AddrFromSlice(e.Raw())
+	return a
+}
+
+// tcpStream adapts one connection to a Handler. A handler that panics is
+// dropped with its flow, and counted; the capture goes on.
+type tcpStream struct {
+	a       *Assembler
+	flow    *Flow
+	h       Handler
+	dropped bool // refused past MaxFlows, or its handler panicked
+	live    bool // counted in Assembler.live
+	ended   bool
+	rst     bool
+	last    time.Time // last packet seen, either way
+}
+
+func (s *tcpStream) safeNew() (h Handler) {
+	defer s.recover()
+	return s.a.newHandler(s.flow)
+}
+
+func (s *tcpStream) recover() {
+	if r := recover(); r != nil {
+		s.a.stats.Panics++
+		s.dropped = true
+	}
+}
+
+func (s *tcpStream) Accept(t *layers.TCP, ci gopacket.CaptureInfo, _ reassembly.TCPFlowDirection, _ reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
+	if t.RST {
+		s.rst = true
+	}
+	if ci.Timestamp.After(s.last) {
+		s.last = ci.Timestamp
+	}
+	// Pick up connections that were open before the capture started: the
+	// first segment seen starts the stream.
+	*start = true
+	return true
+}
+
+func (s *tcpStream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.AssemblerContext) {
+	if s.dropped || s.h == nil {
+		return
+	}
+	dir, _, _, skip := sg.Info()
+	fromA := dir == reassembly.TCPDirClientToServer
+	if skip > 0 {
+		s.a.stats.Gaps++
+		s.a.stats.GapBytes += uint64(skip)
+		s.gap(fromA, skip)
+	}
+	n, _ := sg.Lengths()
+	if n == 0 || s.dropped {
+		return
+	}
+	s.data(fromA, sg.Fetch(n), sg.CaptureInfo(0).Timestamp)
+}
+
+func (s *tcpStream) data(fromA bool, b []byte, ts time.Time) {
+	defer s.recover()
+	s.h.Data(fromA, b, ts)
+}
+
+func (s *tcpStream) gap(fromA bool, n int) {
+	defer s.recover()
+	s.h.Gap(fromA, n)
+}
+
+// ReassemblyComplete is called once both directions are closed (FIN, RST,
+// idle timeout or the end of the capture).
+func (s *tcpStream) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
+	if s.live {
+		s.live = false
+		s.a.live--
+	}
+	if s.ended || s.dropped || s.h == nil {
+		return true
+	}
+	s.ended = true
+	reason := EndFIN
+	switch {
+	case s.rst:
+		reason = EndRST
+	case s.a.closing:
+		reason = EndEOF
+	case s.a.now.Sub(s.last) >= s.a.opts.TCPIdle:
+		reason = EndTimeout
+	}
+	s.end(reason)
+	return true
+}
+
+func (s *tcpStream) end(reason string) {
+	defer s.recover()
+	s.h.End(s.a.now, reason)
+}

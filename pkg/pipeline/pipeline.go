@@ -1,0 +1,349 @@
+// Package pipeline runs the traffic engine: a packet source is decoded, the
+// frames are spread over one assembler shard per core by a symmetric flow
+// hash, each shard reassembles, dissects and renders its entries, and one
+// merger writes them out.
+//
+// Output is deterministic for the same input: packets travel in rounds, every
+// shard sees every round (possibly empty), and the merger orders each round's
+// records by the index of the packet that completed them (then shard, flow and
+// sequence). Memory is bounded by the number of rounds in flight.
+package pipeline
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"errors"
+	"io"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kubectl-shark/kubectl-shark/pkg/assemble"
+	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
+	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
+	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
+)
+
+// RenderFunc appends the output of one entry to dst, or returns dst
+// unchanged to leave the entry out (a filter). It runs on every shard
+// concurrently, so it must be safe for concurrent use.
+type RenderFunc func(dst []byte, e *entry.Entry) []byte
+
+// Options configure a run.
+type Options struct {
+	Registry *dissect.Registry
+	Render   RenderFunc
+	Shards   int // default: GOMAXPROCS
+	Assemble assemble.Options
+	Decode   capture.DecoderOptions
+	// Live flushes rounds every FlushInterval, so entries come out while
+	// the source is still open (a pipe, a live capture), and ticks timeouts
+	// on the wall clock.
+	Live          bool
+	FlushInterval time.Duration
+}
+
+// Stats summarise a run.
+type Stats struct {
+	Packets  uint64
+	Bytes    uint64
+	Decode   capture.DecoderStats
+	Assemble assemble.Stats
+	Entries  uint64 // entries the dissectors produced
+	Written  uint64 // entries rendered (past the filter)
+}
+
+// Round sizes: a round closes at this many packets or arena bytes.
+const (
+	roundPackets = 1024
+	roundBytes   = 1 << 20
+	inFlight     = 4 // rounds queued per shard
+)
+
+// Run reads src to its end (or until ctx is done) and writes every rendered
+// entry to out. A truncated source still yields every entry up to the cut;
+// the error then wraps capture.ErrTruncated.
+func Run(ctx context.Context, src capture.Source, out io.Writer, opts Options) (Stats, error) {
+	if opts.Shards <= 0 {
+		opts.Shards = runtime.GOMAXPROCS(0)
+	}
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = 100 * time.Millisecond
+	}
+	p := &run{opts: opts, src: src}
+	p.shards = make([]*shard, opts.Shards)
+	for i := range p.shards {
+		p.shards[i] = newShard(i, &p.opts)
+	}
+	p.pending = p.newRound()
+
+	var wg sync.WaitGroup
+	for _, s := range p.shards {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.run() }()
+	}
+	mergeErr := make(chan error, 1)
+	go func() { mergeErr <- p.merge(out) }()
+
+	stopTicker := func() {}
+	if opts.Live {
+		stopTicker = p.tick()
+	}
+	stopWatch := context.AfterFunc(ctx, func() { src.Close() })
+	readErr := p.read(ctx)
+	stopWatch()
+	stopTicker()
+	p.dispatch(true)
+	for _, s := range p.shards {
+		close(s.in)
+	}
+	wg.Wait()
+	werr := <-mergeErr
+
+	st := p.stats
+	for _, s := range p.shards {
+		st.Assemble.Add(s.asm.Stats())
+		st.Entries += s.entries
+		st.Written += s.written
+	}
+	if werr != nil {
+		return st, werr
+	}
+	return st, readErr
+}
+
+type run struct {
+	opts   Options
+	src    capture.Source
+	shards []*shard
+	stats  Stats
+
+	mu      sync.Mutex // guards pending and index against the live ticker
+	pending *round
+	index   uint64
+	last    time.Time // newest packet time
+
+	failed atomic.Bool // the output failed; reading on is pointless
+}
+
+// round is one slice of the packet sequence, split by shard.
+type round struct {
+	parts []*batch
+	final bool
+	now   time.Time // packet time (or wall time, live) at the round's end
+	last  uint64    // index of the last packet before this round closed
+	size  int
+}
+
+// batch holds the frames of one round for one shard; their slices point
+// into arena.
+type batch struct {
+	frames []indexed
+	arena  []byte
+}
+
+type indexed struct {
+	capture.Frame
+	index uint64
+}
+
+var batchPool = sync.Pool{New: func() any {
+	return &batch{frames: make([]indexed, 0, roundPackets), arena: make([]byte, 0, roundBytes+64<<10)}
+}}
+
+func (p *run) newRound() *round {
+	r := &round{parts: make([]*batch, len(p.shards))}
+	for i := range r.parts {
+		b := batchPool.Get().(*batch)
+		b.frames, b.arena = b.frames[:0], b.arena[:0]
+		r.parts[i] = b
+	}
+	return r
+}
+
+func (p *run) read(ctx context.Context) error {
+	dec := capture.NewDecoder(p.opts.Decode)
+	defer func() { p.stats.Decode = dec.Stats() }()
+	var pkt capture.Packet
+	var f capture.Frame
+	for ctx.Err() == nil {
+		err := p.src.Next(&pkt)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // Close from the context: a clean stop
+			}
+			return err
+		}
+		p.stats.Packets++
+		p.stats.Bytes += uint64(len(pkt.Data))
+		if !dec.Decode(&pkt, &f) {
+			continue
+		}
+		if p.add(&f) {
+			return errMergerStopped
+		}
+	}
+	return nil
+}
+
+var errMergerStopped = errors.New("output closed")
+
+// add copies f into the pending round and dispatches the round when full.
+// It reports whether the merger has stopped.
+func (p *run) add(f *capture.Frame) bool {
+	if p.failed.Load() {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.index++
+	if f.Timestamp.After(p.last) {
+		p.last = f.Timestamp
+	}
+	b := p.pending.parts[shardOf(f, len(p.shards))]
+	off := len(b.arena)
+	b.arena = append(b.arena, f.Segment...)
+	seg := b.arena[off:len(b.arena):len(b.arena)]
+	fr := indexed{Frame: *f, index: p.index}
+	fr.Segment = seg
+	fr.Payload = seg[len(seg)-len(f.Payload):]
+	b.frames = append(b.frames, fr)
+	p.pending.size++
+	if p.pending.size >= roundPackets || len(b.arena) >= roundBytes {
+		p.dispatchLocked(false)
+	}
+	return false
+}
+
+func (p *run) dispatch(final bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dispatchLocked(final)
+}
+
+func (p *run) dispatchLocked(final bool) {
+	r := p.pending
+	r.final = final
+	r.last = p.index
+	r.now = p.last
+	if p.opts.Live {
+		r.now = time.Now()
+	}
+	for i, s := range p.shards {
+		s.in <- shardRound{b: r.parts[i], r: r}
+	}
+	if !final {
+		p.pending = p.newRound()
+	}
+}
+
+// tick dispatches a round every FlushInterval while live, so entries are
+// written as they complete and timeouts run on the wall clock.
+func (p *run) tick() (stop func()) {
+	done := make(chan struct{})
+	t := time.NewTicker(p.opts.FlushInterval)
+	go func() {
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p.dispatch(false)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// shardOf maps both directions of a flow to the same shard.
+func shardOf(f *capture.Frame, n int) int {
+	if n == 1 {
+		return 0
+	}
+	h := endHash(f.Src.As16(), f.SrcPort) + endHash(f.Dst.As16(), f.DstPort)
+	return int(h % uint64(n))
+}
+
+func endHash(a [16]byte, port uint16) uint64 {
+	var x uint64 = 0x9e3779b97f4a7c15
+	for i := 0; i < 16; i += 8 {
+		x ^= uint64(a[i]) | uint64(a[i+1])<<8 | uint64(a[i+2])<<16 | uint64(a[i+3])<<24 |
+			uint64(a[i+4])<<32 | uint64(a[i+5])<<40 | uint64(a[i+6])<<48 | uint64(a[i+7])<<56
+		x *= 0xff51afd7ed558ccd
+		x ^= x >> 33
+	}
+	x ^= uint64(port)
+	x *= 0xc4ceb9fe1a85ec53
+	return x ^ x>>29
+}
+
+// merge collects every shard's output of each round and writes its records
+// in key order.
+func (p *run) merge(out io.Writer) error {
+	w := bufio.NewWriterSize(out, 256<<10)
+	var werr error
+	var recs []record
+	for {
+		recs = recs[:0]
+		var outs []*shardOut
+		for _, s := range p.shards {
+			o, ok := <-s.out
+			if !ok {
+				if werr == nil {
+					werr = w.Flush()
+				}
+				return werr
+			}
+			outs = append(outs, o)
+			recs = append(recs, o.recs...)
+		}
+		slices.SortFunc(recs, func(a, b record) int { return a.key.compare(b.key) })
+		for _, r := range recs {
+			if werr == nil {
+				_, werr = w.Write(r.b)
+			}
+		}
+		if werr == nil && p.opts.Live {
+			werr = w.Flush()
+		}
+		if werr != nil {
+			p.failed.Store(true)
+		}
+		for i, o := range outs {
+			p.shards[i].recycle(o)
+		}
+	}
+}
+
+// key orders records deterministically across shards.
+type key struct {
+	index uint64 // the packet (or round end) that completed the entry
+	shard int
+	flow  uint64
+	n     uint64
+}
+
+func (a key) compare(b key) int {
+	if c := cmp.Compare(a.index, b.index); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.shard, b.shard); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.flow, b.flow); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.n, b.n)
+}
+
+type record struct {
+	key key
+	b   []byte
+}

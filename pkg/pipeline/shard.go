@@ -1,0 +1,135 @@
+package pipeline
+
+import (
+	"slices"
+
+	"github.com/kubectl-shark/kubectl-shark/pkg/assemble"
+	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
+	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
+)
+
+// shard owns one assembler and everything downstream of it for its flows.
+type shard struct {
+	id   int
+	opts *Options
+	asm  *assemble.Assembler
+	in   chan shardRound
+	out  chan *shardOut
+	free chan *shardOut
+
+	cur              *shardOut
+	index            uint64 // key of entries emitted now
+	entries, written uint64
+}
+
+type shardRound struct {
+	b *batch
+	r *round
+}
+
+// shardOut is one round's rendered records; their bytes live in buf.
+type shardOut struct {
+	recs []record
+	buf  []byte
+}
+
+func newShard(id int, opts *Options) *shard {
+	s := &shard{
+		id:   id,
+		opts: opts,
+		in:   make(chan shardRound, inFlight),
+		out:  make(chan *shardOut, inFlight),
+		free: make(chan *shardOut, inFlight+2),
+	}
+	s.asm = assemble.New(opts.Assemble, s.newHandler)
+	return s
+}
+
+func (s *shard) run() {
+	defer close(s.out)
+	for sr := range s.in {
+		s.cur = s.take()
+		for i := range sr.b.frames {
+			f := &sr.b.frames[i]
+			s.index = f.index
+			s.asm.Frame(&f.Frame)
+		}
+		batchPool.Put(sr.b)
+		s.index = sr.r.last
+		s.asm.Tick(sr.r.now)
+		if sr.r.final {
+			s.asm.Close()
+		}
+		s.finish()
+	}
+}
+
+func (s *shard) take() *shardOut {
+	select {
+	case o := <-s.free:
+		o.recs, o.buf = o.recs[:0], o.buf[:0]
+		return o
+	default:
+		return &shardOut{}
+	}
+}
+
+func (s *shard) recycle(o *shardOut) {
+	select {
+	case s.free <- o:
+	default:
+	}
+}
+
+// finish sorts the round's records (flushes emit in map order) and hands
+// them to the merger. Record slices are fixed up only now: buf may have
+// moved while it grew.
+func (s *shard) finish() {
+	o := s.cur
+	off := 0
+	for i := range o.recs {
+		n := len(o.recs[i].b)
+		o.recs[i].b = o.buf[off : off+n : off+n]
+		off += n
+	}
+	slices.SortStableFunc(o.recs, func(a, b record) int { return a.key.compare(b.key) })
+	s.out <- o
+	s.cur = nil
+}
+
+func (s *shard) newHandler(f *assemble.Flow) assemble.Handler {
+	em := &flowEmitter{s: s, flow: f.Seq}
+	return s.opts.Registry.NewConn(dissect.FlowInfo{
+		Transport: f.Transport,
+		A:         f.A,
+		B:         f.B,
+		Opener:    dissect.Opener(f.Opener),
+		ID:        f.ID,
+	}, em)
+}
+
+// flowEmitter renders one flow's entries into the shard's current round.
+type flowEmitter struct {
+	s    *shard
+	flow uint64
+	n    uint64
+}
+
+func (em *flowEmitter) Emit(e *entry.Entry) {
+	s := em.s
+	s.entries++
+	o := s.cur
+	before := len(o.buf)
+	o.buf = s.opts.Render(o.buf, e)
+	n := len(o.buf) - before
+	if n == 0 {
+		return
+	}
+	s.written++
+	em.n++
+	// b holds only the length until finish fixes it up.
+	o.recs = append(o.recs, record{
+		key: key{index: s.index, shard: s.id, flow: em.flow, n: em.n},
+		b:   o.buf[before:len(o.buf):len(o.buf)][:n],
+	})
+}
