@@ -57,4 +57,7 @@ var (
 	ErrNotCapture      = errors.New("not a pcap or pcapng capture")
 	ErrTruncated       = errors.New("capture is truncated")
 	ErrUnsupportedLink = errors.New("unsupported link type")
+	// ErrCorrupt reports a capture whose framing is damaged (absurd record
+	// or block lengths, unknown interface ids).
+	ErrCorrupt = errors.New("capture is corrupt")
 )

@@ -35,6 +35,9 @@ type Frame struct {
 	// is its payload.
 	Segment []byte
 	Payload []byte
+	// Truncated reports that the capture's snap length cut the packet:
+	// Payload holds only the captured prefix of the segment's payload.
+	Truncated bool
 	// TCP header fields, set when Proto is IPProtoTCP.
 	Seq, Ack uint32
 	Flags    uint8
