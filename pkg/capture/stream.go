@@ -75,13 +75,16 @@ func (s *stream) take(n int, what string) ([]byte, error) {
 // skip discards an n-byte record without buffering it, however long.
 func (s *stream) skip(n int64, what string) error {
 	s.release()
-	for n > 0 {
-		step := int(min(n, readBufferSize))
-		got, err := s.br.Discard(step)
+	start := s.off
+	for left := n; left > 0; {
+		got, err := s.br.Discard(int(min(left, readBufferSize)))
 		s.off += int64(got)
-		n -= int64(got)
+		left -= int64(got)
 		if err != nil {
-			return s.readErr(err, what, got, step)
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("%s at offset %d cut off after %d of %d bytes: %w", what, start, n-left, n, errCutOff)
+			}
+			return fmt.Errorf("reading %s at offset %d: %w", what, start, err)
 		}
 	}
 	return nil
