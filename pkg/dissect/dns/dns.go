@@ -11,12 +11,13 @@
 //
 // Parsing is bounded: names follow at most 64 compression pointers and stop
 // at 255 octets or 128 labels, at most 64 records per section are kept, and
-// counts in the header never size an allocation.
+// counts in the header never size an allocation. Parsers implement
+// dissect.StatsReporter: Dropped counts undecodable messages and records
+// beyond the per-section cap, Resyncs and Skipped the TCP gaps.
 package dns
 
 import (
 	"encoding/binary"
-	"sync/atomic"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
 )
@@ -68,9 +69,10 @@ func detectMessage(b []byte) (dissect.Verdict, bool) {
 	if !h.plausible() {
 		return dissect.No, false
 	}
+	var buf [256]byte
 	off := headerLen
 	for i := 0; i < int(h.qdcount); i++ {
-		q, next, err := readQuestion(b, off)
+		_, q, next, err := appendQuestion(buf[:0], b, off)
 		if err == errShort {
 			return dissect.Maybe, false
 		}
@@ -88,29 +90,4 @@ func knownClass(c uint16) bool {
 		return true
 	}
 	return false
-}
-
-// Stats counts what the dissector dropped or could not read, across every
-// flow of the process.
-type Stats struct {
-	Malformed      uint64 // messages whose header or question did not parse
-	RecordsDropped uint64 // records beyond the per-section cap
-	Evicted        uint64 // queries reported early because a flow had too many waiting
-	Retransmits    uint64 // repeated queries folded into the first
-	BytesSkipped   uint64 // TCP bytes skipped to resynchronise after a gap
-}
-
-var stats struct {
-	malformed, recordsDropped, evicted, retransmits, bytesSkipped atomic.Uint64
-}
-
-// ReadStats returns the counters so far.
-func ReadStats() Stats {
-	return Stats{
-		Malformed:      stats.malformed.Load(),
-		RecordsDropped: stats.recordsDropped.Load(),
-		Evicted:        stats.evicted.Load(),
-		Retransmits:    stats.retransmits.Load(),
-		BytesSkipped:   stats.bytesSkipped.Load(),
-	}
 }

@@ -232,6 +232,9 @@ func TestUnpaired(t *testing.T) {
 	if diff := cmp.Diff(want, summary(c.entries)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+	if diff := cmp.Diff(dissect.ParserStats{Entries: 3, Dropped: 1}, p.(dissect.StatsReporter).Stats()); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
+	}
 }
 
 func TestPendingBounded(t *testing.T) {
@@ -320,6 +323,10 @@ func TestTCPGap(t *testing.T) {
 	want := []string{"A|b.test||no response|00.000"}
 	if diff := cmp.Diff(want, summary(c.entries)); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
+	}
+	wantStats := dissect.ParserStats{Entries: 1, Resyncs: 1, Skipped: int64(5 + len(q1) - 15)}
+	if diff := cmp.Diff(wantStats, p.(dissect.StatsReporter).Stats()); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
 	}
 }
 

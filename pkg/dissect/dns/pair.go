@@ -81,6 +81,7 @@ type tracker struct {
 	byKey     map[key]*pending
 	fifo      []*pending
 	head      int
+	stats     dissect.ParserStats
 }
 
 func newTracker(c *dissect.Conn, emit dissect.Emitter, transport string) *tracker {
@@ -100,9 +101,7 @@ func (t *tracker) message(m *message, ts time.Time) {
 func (t *tracker) query(m *message, ts time.Time) {
 	k := keyOf(m)
 	if _, dup := t.byKey[k]; dup {
-		// A retransmission: latency counts from the first copy.
-		stats.retransmits.Add(1)
-		return
+		return // a retransmission: latency counts from the first copy
 	}
 	if len(t.byKey) >= maxPending {
 		t.evictOldest()
@@ -117,12 +116,17 @@ func (t *tracker) response(m *message, ts time.Time) {
 	k := keyOf(m)
 	p, ok := t.byKey[k]
 	if !ok {
-		t.emit.Emit(t.entry(nil, time.Time{}, m, ts))
+		t.send(t.entry(nil, time.Time{}, m, ts))
 		return
 	}
 	delete(t.byKey, k)
 	p.done = true
-	t.emit.Emit(t.entry(p.m, p.ts, m, ts))
+	t.send(t.entry(p.m, p.ts, m, ts))
+}
+
+func (t *tracker) send(e *entry.Entry) {
+	t.stats.Entries++
+	t.emit.Emit(e)
 }
 
 // expire reports the queries older than queryTimeout at packet time now.
@@ -147,7 +151,6 @@ func (t *tracker) evictOldest() {
 		t.fifo[t.head] = nil
 		t.head++
 		if !p.done {
-			stats.evicted.Add(1)
 			t.unanswered(p)
 			return
 		}
@@ -157,7 +160,7 @@ func (t *tracker) evictOldest() {
 func (t *tracker) unanswered(p *pending) {
 	delete(t.byKey, p.key)
 	p.done = true
-	t.emit.Emit(t.entry(p.m, p.ts, nil, time.Time{}))
+	t.send(t.entry(p.m, p.ts, nil, time.Time{}))
 }
 
 // compact keeps the FIFO within a small multiple of the waiting queries.
@@ -236,7 +239,5 @@ func (t *tracker) addResponse(e *entry.Entry, q *message, qts time.Time, r *mess
 	if r.problem != "" && e.Error == "" {
 		e.Error = r.problem
 	}
-	if r.dropped > 0 {
-		stats.recordsDropped.Add(uint64(r.dropped))
-	}
+	t.stats.Dropped += int64(r.dropped)
 }

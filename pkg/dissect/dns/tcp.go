@@ -31,7 +31,7 @@ func (p *streamParser) Data(dir dissect.Dir, data []byte, ts time.Time) {
 	r := &p.dirs[dir&1]
 	if r.desync {
 		if !frameStart(data) {
-			stats.bytesSkipped.Add(uint64(len(data)))
+			p.t.stats.Skipped += int64(len(data))
 			return
 		}
 		r.desync = false
@@ -77,7 +77,7 @@ func frameLen(b []byte) (int, bool) {
 func (p *streamParser) frame(f []byte, start, end time.Time) {
 	m, err := parseMessage(f[2:])
 	if err != nil {
-		stats.malformed.Add(1)
+		p.t.stats.Dropped++
 		p.t.expire(end)
 		return
 	}
@@ -101,17 +101,21 @@ func frameStart(data []byte) bool {
 
 // Gap drops the partial frame of dir and resynchronises on a later segment
 // that starts a frame.
-func (p *streamParser) Gap(dir dissect.Dir, n int) {
+func (p *streamParser) Gap(dir dissect.Dir, _ int) {
 	r := &p.dirs[dir&1]
-	stats.bytesSkipped.Add(uint64(len(r.buf)))
+	p.t.stats.Resyncs++
+	p.t.stats.Skipped += int64(len(r.buf))
 	r.buf = r.buf[:0]
 	r.desync = true
 }
 
 func (p *streamParser) End(time.Time) {
 	for i := range p.dirs {
-		stats.bytesSkipped.Add(uint64(len(p.dirs[i].buf)))
+		p.t.stats.Skipped += int64(len(p.dirs[i].buf))
 		p.dirs[i].buf = nil
 	}
 	p.t.end()
 }
+
+// Stats implements dissect.StatsReporter.
+func (p *streamParser) Stats() dissect.ParserStats { return p.t.stats }

@@ -20,7 +20,7 @@ func newDatagram(c *dissect.Conn, emit dissect.Emitter) dissect.DatagramParser {
 func (p *datagramParser) Datagram(_ dissect.Dir, data []byte, ts time.Time) {
 	m, err := parseMessage(data)
 	if err != nil {
-		stats.malformed.Add(1)
+		p.t.stats.Dropped++
 		p.t.expire(ts)
 		return
 	}
@@ -28,3 +28,6 @@ func (p *datagramParser) Datagram(_ dissect.Dir, data []byte, ts time.Time) {
 }
 
 func (p *datagramParser) End(time.Time) { p.t.end() }
+
+// Stats implements dissect.StatsReporter.
+func (p *datagramParser) Stats() dissect.ParserStats { return p.t.stats }

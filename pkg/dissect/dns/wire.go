@@ -168,19 +168,27 @@ type question struct {
 // readQuestion reads one question at off.
 func readQuestion(msg []byte, off int) (question, int, error) {
 	var buf [256]byte
-	name, off, err := appendName(buf[:0], msg, off)
+	name, q, off, err := appendQuestion(buf[:0], msg, off)
+	q.name = string(name)
+	return q, off, err
+}
+
+// appendQuestion reads one question at off, its name appended to dst, and
+// returns the question without its name; the detector uses it to avoid
+// making a string.
+func appendQuestion(dst, msg []byte, off int) ([]byte, question, int, error) {
+	dst, off, err := appendName(dst, msg, off)
 	if err != nil {
-		return question{}, 0, err
+		return dst, question{}, 0, err
 	}
 	if off+4 > len(msg) {
-		return question{}, 0, errShort
+		return dst, question{}, 0, errShort
 	}
 	q := question{
-		name:   string(name),
 		qtype:  binary.BigEndian.Uint16(msg[off:]),
 		qclass: binary.BigEndian.Uint16(msg[off+2:]) & 0x7FFF,
 	}
-	return q, off + 4, nil
+	return dst, q, off + 4, nil
 }
 
 // message is what an entry needs from one DNS message.

@@ -1,0 +1,205 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
+)
+
+// Strings chosen to exercise every escaping rule of encoding/json.
+var trickyStrings = []string{
+	"", "a", "GET", "/api/v1/items?id=1&x=<y>", `quote " and \ backslash`,
+	"tab\tnl\ncr\rbs\bff\f", "\x00\x01\x1f\x7f", "héllo wörld ✓", "\u2028\u2029",
+	"bad \xff\xfe utf8", "trunc \xe2\x82", "emoji 😀", "\xed\xa0\x80 surrogate", "</script>",
+}
+
+func randString(r *rand.Rand) string {
+	if r.IntN(3) == 0 {
+		return trickyStrings[r.IntN(len(trickyStrings))]
+	}
+	b := make([]byte, r.IntN(24))
+	for i := range b {
+		switch r.IntN(4) {
+		case 0:
+			b[i] = byte(r.IntN(256))
+		default:
+			b[i] = byte(' ' + r.IntN(95))
+		}
+	}
+	return string(b)
+}
+
+// fill sets every field of v at random, by reflection, so that a field
+// added to pkg/entry is covered without changing this test.
+func fill(r *rand.Rand, v reflect.Value, depth int) {
+	if v.Type() == reflect.TypeOf(time.Time{}) {
+		ns := r.Int64N(int64(50 * 365 * 24 * time.Hour))
+		if r.IntN(4) == 0 {
+			ns -= ns % int64(time.Second) // whole seconds: no fraction written
+		}
+		t := time.Unix(0, ns+int64(1_000_000_000)*1_600_000_000)
+		if r.IntN(2) == 0 {
+			t = t.In(time.FixedZone("x", 3600*(r.IntN(25)-12)))
+		} else {
+			t = t.UTC()
+		}
+		v.Set(reflect.ValueOf(t))
+		return
+	}
+	zero := r.IntN(4) == 0 // zero values exercise omitempty
+	switch v.Kind() {
+	case reflect.String:
+		if !zero {
+			v.SetString(randString(r))
+		}
+	case reflect.Bool:
+		v.SetBool(r.IntN(2) == 0)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if !zero {
+			bits := v.Type().Bits()
+			v.SetInt(r.Int64() >> (64 - bits))
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if !zero {
+			v.SetUint(r.Uint64() >> (64 - v.Type().Bits()))
+		}
+	case reflect.Pointer:
+		if depth < 4 && !zero {
+			p := reflect.New(v.Type().Elem())
+			fill(r, p.Elem(), depth+1)
+			v.Set(p)
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			fill(r, v.Field(i), depth)
+		}
+	case reflect.Slice:
+		if zero {
+			if r.IntN(2) == 0 {
+				v.Set(reflect.MakeSlice(v.Type(), 0, 0)) // empty, not nil
+			}
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), 1+r.IntN(3), 3)
+		for i := 0; i < s.Len(); i++ {
+			fill(r, s.Index(i), depth+1)
+		}
+		v.Set(s)
+	case reflect.Map:
+		if zero {
+			if r.IntN(2) == 0 {
+				v.Set(reflect.MakeMap(v.Type()))
+			}
+			return
+		}
+		m := reflect.MakeMap(v.Type())
+		for i := r.IntN(40); i >= 0; i-- { // past 32 keys: the heap path
+			k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+			fill(r, k, depth+1)
+			fill(r, e, depth+1)
+			m.SetMapIndex(k, e)
+		}
+		v.Set(m)
+	default:
+		panic("fill: unhandled kind " + v.Kind().String())
+	}
+}
+
+func randEntry(r *rand.Rand) *entry.Entry {
+	e := new(entry.Entry)
+	fill(r, reflect.ValueOf(e).Elem(), 0)
+	return e
+}
+
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 20000; i++ {
+		e := randEntry(r)
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := AppendJSON(nil, e)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("entry %d differs:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+func TestAppendJSONZeroAndNil(t *testing.T) {
+	for _, e := range []*entry.Entry{{}, {TLSInfo: &entry.TLSInfo{}, AMQP: &entry.AMQP{}, HTTP: &entry.HTTP{
+		Request: &entry.HTTPRequest{Headers: map[string]string{}}, Response: &entry.HTTPResponse{}}}} {
+		want, _ := json.Marshal(e)
+		if got := AppendJSON(nil, e); !bytes.Equal(got, want) {
+			t.Errorf("got %s\nwant %s", got, want)
+		}
+	}
+	if got := AppendJSON([]byte("x"), nil); string(got) != "xnull" {
+		t.Errorf("nil entry: %s", got)
+	}
+}
+
+func FuzzAppendJSON(f *testing.F) {
+	for _, s := range trickyStrings {
+		f.Add(s, s, int64(len(s)))
+	}
+	f.Fuzz(func(t *testing.T, a, b string, n int64) {
+		e := &entry.Entry{ID: a, Path: b, ElapsedUS: n, TS: time.Unix(0, n).UTC(),
+			HTTP: &entry.HTTP{Request: &entry.HTTPRequest{Headers: map[string]string{a: b, b: a}, Body: entry.Body{Data: a + b}}},
+			DNS:  &entry.DNS{Answers: []entry.DNSRecord{{Name: a, Data: b}}},
+		}
+		if y := e.TS.Year(); y < 0 || y > 9999 {
+			return // encoding/json refuses these
+		}
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendJSON(nil, e); !bytes.Equal(got, want) {
+			t.Fatalf("got %s\nwant %s", got, want)
+		}
+	})
+}
+
+// benchEntry is a typical HTTP entry with a few headers and a small body.
+func benchEntry() *entry.Entry {
+	return &entry.Entry{
+		V: 1, ID: "01J8Z3Q4K5", TS: time.Date(2025, 3, 1, 12, 0, 0, 123456000, time.UTC), ElapsedUS: 1834,
+		Proto: "http", Method: "GET", Path: "/api/v1/cart/items?user=42", Status: "200",
+		Src:  entry.Endpoint{IP: "10.244.1.17", Port: 51234, Pod: "frontend-7d9c8b5f6-x2x9k", Namespace: "shop", Node: "node-1", Workload: "frontend"},
+		Dst:  entry.Endpoint{IP: "10.244.2.9", Port: 8080, Pod: "cart-5f6d7c8b9-abcde", Namespace: "shop", Node: "node-2", Service: "cart", Workload: "cart"},
+		Size: entry.Size{Request: 412, Response: 1893}, Source: "af_packet", Node: "node-1", Worker: "shark-worker-abc", FlowID: "tcp-10.244.1.17:51234-10.244.2.9:8080",
+		HTTP: &entry.HTTP{Version: "1.1",
+			Request: &entry.HTTPRequest{Method: "GET", Target: "/api/v1/cart/items?user=42", Authority: "cart:8080",
+				Headers: map[string]string{"accept": "application/json", "user-agent": "Go-http-client/1.1", "x-request-id": "5f1c0e2a-9b7d", "authorization": "[redacted]"}},
+			Response: &entry.HTTPResponse{Status: 200, Reason: "OK",
+				Headers: map[string]string{"content-type": "application/json; charset=utf-8", "content-length": "1702", "date": "Sat, 01 Mar 2025 12:00:00 GMT"},
+				Body:    entry.Body{Size: 1702, Data: `{"items":[{"id":1,"name":"socks","qty":2},{"id":7,"name":"shoes & laces","qty":1}],"total":"59.90"}`}},
+		},
+	}
+}
+
+func BenchmarkAppendJSON(b *testing.B) {
+	e := benchEntry()
+	buf := AppendJSON(nil, e)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendJSON(buf[:0], e)
+	}
+}
+
+func BenchmarkEncodingJSON(b *testing.B) {
+	e := benchEntry()
+	buf, _ := json.Marshal(e)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		json.Marshal(e)
+	}
+}
