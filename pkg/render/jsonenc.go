@@ -283,7 +283,7 @@ func appendTLSInfo(dst []byte, t *entry.TLSInfo) []byte {
 	return append(dst, '}')
 }
 
-func appendInt(dst []byte, v int64) []byte  { return strconv.AppendInt(dst, v, 10) }
+func appendInt(dst []byte, v int64) []byte   { return strconv.AppendInt(dst, v, 10) }
 func appendUint(dst []byte, v uint64) []byte { return strconv.AppendUint(dst, v, 10) }
 func appendBool(dst []byte, v bool) []byte   { return strconv.AppendBool(dst, v) }
 
