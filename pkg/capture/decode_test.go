@@ -107,7 +107,7 @@ func TestDecodeEthernetPadding(t *testing.T) {
 	s := seg{udp: true, src: "10.0.0.1", dst: "10.0.0.2", sport: 1, dport: 2, payload: []byte("hi")}
 	data := frame(t, LinkEthernet, ipBytes(t, s), 0)
 	data = append(data, make([]byte, 60-len(data))...) // minimum frame size
-	data = append(data, 0xde, 0xad, 0xbe, 0xef)         // FCS
+	data = append(data, 0xde, 0xad, 0xbe, 0xef)        // FCS
 	f, ok, _ := decodeOne(t, LinkEthernet, data, len(data))
 	if !ok || string(f.Payload) != "hi" || len(f.Segment) != 10 {
 		t.Errorf("ok=%v payload=%q segment=%d bytes; want the padding left out", ok, f.Payload, len(f.Segment))
