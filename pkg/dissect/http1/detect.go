@@ -145,19 +145,16 @@ func lineEnd(b []byte, i int, rest bool) match {
 }
 
 // startLine says whether b begins with a request line (fromClient) or a
-// status line; partial when b is a prefix of one.
+// status line; partial when b is a prefix of one. A start line complete up
+// to its version (request) or code (status) is full even before its line
+// end arrives.
 func startLine(b []byte) (m match, fromClient bool) {
-	if m, i := scanRequestLine(b); m != noMatch {
-		if m == full {
-			m = lineEnd(b, i, false)
-		}
-		if m != noMatch {
-			return m, true
-		}
+	if m, i := scanRequestLine(b); m == partial || m == full && lineEnd(b, i, false) != noMatch {
+		return m, true
 	}
 	m, i := scanStatusLine(b)
-	if m == full {
-		m = lineEnd(b, i, true)
+	if m == full && lineEnd(b, i, true) == noMatch {
+		m = noMatch
 	}
 	return m, false
 }
@@ -177,7 +174,9 @@ func Detect(data []byte) (dissect.Verdict, bool) {
 		if i < 0 {
 			break
 		}
-		off += i + 2
+		if off += i + 2; off == len(data) {
+			break
+		}
 		m, fromClient := startLine(data[off:])
 		if m == full {
 			return dissect.Yes, fromClient

@@ -35,8 +35,9 @@ type half struct {
 	lineStart bool // stSync: the next byte starts a line
 
 	buf     []byte // a head split across Data calls
-	scan    int    // in buf: where the line being looked at starts
-	firstOK bool   // the start line in buf was checked
+	line    int    // in the head: where the current line starts
+	scan    int    // in the head: how far line ends were looked for
+	firstOK bool   // the start line was checked
 
 	start  time.Time // when the current message's first byte was seen
 	wire   int64     // bytes of the current message so far
@@ -87,7 +88,7 @@ func (h *half) readHead(data []byte, ts time.Time) int {
 		if i := skipBlank(data); i > 0 {
 			return i
 		}
-		h.start, h.wire, h.scan, h.firstOK = ts, 0, 0, false
+		h.start, h.wire, h.line, h.scan, h.firstOK = ts, 0, 0, 0, false
 		b = data[:min(len(data), maxHead)]
 	} else {
 		h.buf = append(h.buf, data[:min(len(data), maxHead-old)]...)
@@ -97,7 +98,8 @@ func (h *half) readHead(data []byte, ts time.Time) int {
 	if !h.firstOK {
 		nl := bytes.IndexByte(b[h.scan:], '\n')
 		if nl < 0 {
-			if !plausibleStart(b, h.dir, h.strict) {
+			// Checked once: the line is validated when it ends.
+			if len(b) > maxStartLine || old == 0 && !plausibleStart(b, h.dir, h.strict) {
 				return h.reject(old)
 			}
 			h.scan = len(b)
@@ -108,15 +110,14 @@ func (h *half) readHead(data []byte, ts time.Time) int {
 		if !h.validStart(trimCR(b[:nl])) {
 			return h.reject(old)
 		}
-		h.firstOK, h.scan = true, nl+1
+		h.firstOK, h.line, h.scan = true, nl+1, nl+1
 	}
-	end, next := headEnd(b, h.scan)
+	end := h.headEnd(b)
 	if end < 0 {
 		if len(b) >= maxHead {
 			h.tooLarge(b, ts)
 			return used
 		}
-		h.scan = next
 		h.stash(b, old)
 		return used
 	}
@@ -186,18 +187,20 @@ func plausibleStart(b []byte, dir dissect.Dir, strict bool) bool {
 	return len(method) > 0 && len(method) <= 32 && isToken(method)
 }
 
-// headEnd looks for the blank line ending a head, from the line start i. It
-// returns the index just past it, or -1 and where the unfinished line starts.
-func headEnd(b []byte, i int) (end, next int) {
+// headEnd looks for the blank line ending the head in b, resuming where the
+// last call stopped. It returns the index just past it, or -1.
+func (h *half) headEnd(b []byte) int {
 	for {
-		j := bytes.IndexByte(b[i:], '\n')
+		j := bytes.IndexByte(b[h.scan:], '\n')
 		if j < 0 {
-			return -1, i
+			h.scan = len(b)
+			return -1
 		}
-		if j == 0 || j == 1 && b[i] == '\r' {
-			return i + j + 1, 0
+		nl := h.scan + j
+		if n := nl - h.line; n == 0 || n == 1 && b[h.line] == '\r' {
+			return nl + 1
 		}
-		i += j + 1
+		h.line, h.scan = nl+1, nl+1
 	}
 }
 

@@ -347,7 +347,7 @@ func parseCases() []parseCase {
 		wantStats: dissect.ParserStats{Entries: 1},
 		want: []*entry.Entry{mk(0, 1, "POST /u HTTP/1.1\r\nContent-Length: 10\r\n\r\nabcdefghij",
 			"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n", &entry.HTTP{Version: "1.1",
-				Request: &entry.HTTPRequest{Method: "POST", Target: "/u", Headers: hdr("content-length", "10"), Body: text("abcdefghij")},
+				Request:  &entry.HTTPRequest{Method: "POST", Target: "/u", Headers: hdr("content-length", "10"), Body: text("abcdefghij")},
 				Response: &entry.HTTPResponse{Status: 413, Reason: "Payload Too Large", Headers: hdr("content-length", "0")},
 			})},
 	}, {
@@ -394,4 +394,3 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
-
