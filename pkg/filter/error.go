@@ -23,7 +23,7 @@ type Issue struct {
 func newError(expr string, iss *cel.Issues) *Error {
 	e := &Error{Expr: expr}
 	for _, ce := range iss.Errors() {
-		msg := strings.TrimSuffix(ce.Message, " (in container '')")
+		msg := oneLine(strings.TrimSuffix(ce.Message, " (in container '')"))
 		e.Issues = append(e.Issues, Issue{Line: ce.Location.Line(), Column: ce.Location.Column() + 1, Message: msg})
 	}
 	return e
@@ -77,3 +77,29 @@ func (e *Error) Caret() string {
 	}
 	return b.String()
 }
+
+// oneLine escapes the line breaks and other control characters that a
+// message may quote from the expression.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case isControl(r):
+			b.WriteString(strconv.QuoteRune(r)[1 : len(strconv.QuoteRune(r))-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return r < ' ' || r == 0x7F || (r >= 0x80 && r < 0xA0) }
