@@ -149,14 +149,16 @@ func parseHeaders(s string, m map[string]string, redact bool) framing {
 		if colon <= 0 {
 			continue
 		}
-		name := headerName(line[:colon])
+		name, secret := headerName(line[:colon])
 		value := trimOWS(line[colon+1:])
 		f.add(name, value)
 		if m == nil {
 			continue
 		}
 		prev = name
-		value = entry.HeaderValue(name, value, redact)
+		if secret {
+			value = entry.HeaderValue(name, value, redact)
+		}
 		if old, ok := m[name]; ok && value != entry.Redacted {
 			value = old + ", " + value
 		}
@@ -243,12 +245,13 @@ func trimOWS(s string) string {
 
 // headerName lower-cases a header name. Common names come from a table and
 // names already in lower case are returned as they are, so that most
-// headers cost no allocation.
-func headerName(raw string) string {
+// headers cost no allocation. secret is false only for names known not to
+// carry credentials (entry.SecretHeader decides for the others).
+func headerName(raw string) (name string, secret bool) {
 	raw = trimOWS(raw)
 	var buf [64]byte
 	if len(raw) > len(buf) {
-		return strings.ToLower(raw)
+		return strings.ToLower(raw), true
 	}
 	lower := true
 	for i := 0; i < len(raw); i++ {
@@ -259,16 +262,21 @@ func headerName(raw string) string {
 		}
 		buf[i] = c
 	}
-	if name, ok := commonHeaders[string(buf[:len(raw)])]; ok {
-		return name
+	if h, ok := commonHeaders[string(buf[:len(raw)])]; ok {
+		return h.name, h.secret
 	}
 	if lower {
-		return raw
+		return raw, true
 	}
-	return string(buf[:len(raw)])
+	return string(buf[:len(raw)]), true
 }
 
-var commonHeaders = func() map[string]string {
+type commonHeader struct {
+	name   string
+	secret bool
+}
+
+var commonHeaders = func() map[string]commonHeader {
 	names := []string{
 		"accept", "accept-charset", "accept-encoding", "accept-language", "accept-ranges",
 		"access-control-allow-credentials", "access-control-allow-headers",
@@ -295,9 +303,9 @@ var commonHeaders = func() map[string]string {
 		"x-forwarded-port", "x-forwarded-proto", "x-frame-options", "x-powered-by",
 		"x-real-ip", "x-request-id", "x-requested-with", "x-xss-protection",
 	}
-	m := make(map[string]string, len(names))
+	m := make(map[string]commonHeader, len(names))
 	for _, n := range names {
-		m[n] = n
+		m[n] = commonHeader{name: n, secret: entry.SecretHeader(n)}
 	}
 	return m
 }()
