@@ -50,30 +50,70 @@ func Detect(data []byte) (v dissect.Verdict, fromClient bool) {
 // least two plausible frame headers chain with none implausible in between.
 func findSync(b []byte, scan int) (int, bool) {
 	for i := 0; i+2*frameHeaderLen <= len(b) && i < scan; i++ {
-		if n, broken := chain(b[i:]); n >= 2 && !broken {
-			return i, true
+		if !parseFrameHeader(b[i:]).plausible() {
+			continue
+		}
+		if n, broken, _ := chain(b[i:]); n >= 2 && !broken {
+			return refine(b, i), true
 		}
 	}
 	return 0, false
 }
 
 // chain follows frame headers from the start of b until b ends. It returns
-// how many plausible frames of known types it passed, and broken when it
-// stopped on a header that is not plausible. Extension frame types of modest
-// length are stepped over without being counted.
-func chain(b []byte) (n int, broken bool) {
-	for i := 0; i+frameHeaderLen <= len(b); {
-		h := parseFrameHeader(b[i:])
+// how many plausible frames of known types it passed, broken when it
+// stopped on a header that is not plausible, and where the last frame ends
+// (possibly past the end of b). Extension frame types of modest length are
+// stepped over without being counted.
+func chain(b []byte) (n int, broken bool, end int) {
+	for end+frameHeaderLen <= len(b) {
+		h := parseFrameHeader(b[end:])
 		switch {
 		case h.plausible():
 			n++
 		case h.typ > lastKnownFrame && !h.rbit && h.length <= maxExtensionFrame:
 		default:
-			return n, true
+			return n, true, end
 		}
-		i += frameHeaderLen + int(h.length)
+		end += frameHeaderLen + int(h.length)
 	}
-	return n, false
+	return n, false, end
+}
+
+// refine prefers, to the boundary at i, a later one inside the first frame
+// at i whose chain joins i's at that frame's end: the bytes are then better
+// explained by several frames than by one. When a capture starts inside a
+// frame, a header made up of payload bytes tends to swallow the real
+// headers that follow, and its chain to join theirs.
+func refine(b []byte, i int) int {
+	for {
+		end := i + frameHeaderLen + int(parseFrameHeader(b[i:]).length)
+		j := i + 1
+		for ; j < end && j+frameHeaderLen <= len(b); j++ {
+			if parseFrameHeader(b[j:]).plausible() && joins(b, j, end) {
+				break
+			}
+		}
+		if j >= end || j+frameHeaderLen > len(b) {
+			return i
+		}
+		i = j
+	}
+}
+
+// joins reports whether plausible frames chain from j to exactly end.
+func joins(b []byte, j, end int) bool {
+	for j < end {
+		if j+frameHeaderLen > len(b) {
+			return false
+		}
+		h := parseFrameHeader(b[j:])
+		if !h.plausible() {
+			return false
+		}
+		j += frameHeaderLen + int(h.length)
+	}
+	return j == end
 }
 
 // mayStartFrames reports whether data, too short to decide, could still
@@ -83,7 +123,7 @@ func mayStartFrames(b []byte) bool {
 		// Real frames are shorter than 64 KiB, and the type comes fourth.
 		return len(b) == 0 || b[0] == 0 && (len(b) < 4 || b[3] <= lastKnownFrame)
 	}
-	n, broken := chain(b)
+	n, broken, _ := chain(b)
 	return n >= 1 && !broken
 }
 

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect/grpc"
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 )
@@ -36,8 +37,9 @@ type msgReader struct {
 	left  uint32 // bytes of the current message still to come
 	flags byte
 	size  uint32
-	count int // messages seen
-	lost  bool
+	count int  // messages seen
+	lost  bool // boundaries lost: reading stopped
+	bad   bool // the bytes are not gRPC framing
 
 	keeping bool   // the current message is one of the first few
 	limit   int    // bytes of it to keep
@@ -83,6 +85,11 @@ func (m *msgReader) feed(p []byte, keepLimit int, dir, coding string) {
 // start begins the message whose prefix is in m.hdr.
 func (m *msgReader) start(keepLimit int) {
 	m.flags = m.hdr[0]
+	if m.flags&^(grpcFlagCompressed|grpcFlagTrailers) != 0 {
+		// Not gRPC framing (the stream's headers could not tell).
+		m.lost, m.bad = true, true
+		return
+	}
 	m.size = binary.BigEndian.Uint32(m.hdr[1:])
 	m.left = m.size
 	m.inWeb = m.flags&grpcFlagTrailers != 0
@@ -127,6 +134,27 @@ func (m *msgReader) end(dir, coding string) {
 
 // hole stops the reader: message boundaries are lost with the bytes.
 func (m *msgReader) hole() { m.lost = true }
+
+// framed reports whether the bytes read so far were whole gRPC messages.
+func (m *msgReader) framed() bool { return !m.lost && m.hdrN == 0 && m.left == 0 }
+
+// looksGRPC judges a stream whose headers did not say whether it is a gRPC
+// call (they referenced HPACK entries the capture missed). It is when it
+// carries a grpc-status, or when both bodies are whole gRPC messages, at
+// least one sent, and the request is a POST to a /service/method path, or
+// to a path that could not be decoded either.
+func (s *stream) looksGRPC() bool {
+	if grpcStatus(s.resp.Trailers, s.resp.Headers) >= 0 {
+		return true
+	}
+	req, resp := &s.msgs[dissect.ClientToServer], &s.msgs[dissect.ServerToClient]
+	if !req.framed() || !resp.framed() || req.count == 0 || s.req.Method != "POST" {
+		return false
+	}
+	path := s.req.Target
+	return path == "" || len(path) >= 4 && path[0] == '/' && path[1] != '/' &&
+		strings.Count(path, "/") == 2 && path[len(path)-1] != '/'
+}
 
 // webTrailers parses the grpc-web trailers frame, if one was seen, as
 // "name: value" lines.

@@ -44,6 +44,7 @@ type headerDecoder struct {
 	fields   []hpack.HeaderField // decoded fields of the last block
 	listSize int                 // of fields, as RFC 9113 counts it
 	unknown  int                 // fields of the last block that could not be decoded
+	invalid  bool                // a field name no peer would send: the block is garbage
 	overflow bool                // fields past maxHeaderList were dropped
 
 	inserting bool   // writing a placeholder: its emit is not a field
@@ -83,6 +84,10 @@ func (h *headerDecoder) onField(f hpack.HeaderField) {
 		h.unknown++ // a placeholder: the field's name is unknown
 		return
 	}
+	if !validName(f.Name) {
+		h.invalid = true
+		return
+	}
 	size := len(f.Name) + len(f.Value) + 32
 	if h.listSize+size > maxHeaderList {
 		h.overflow = true
@@ -94,11 +99,13 @@ func (h *headerDecoder) onField(f hpack.HeaderField) {
 }
 
 // decode decodes one complete header block into h.fields. It reports false
-// when the block could not be split into field representations; the table
-// is then reset, since the block's insertions are lost.
+// when the block is not a header block: it could not be split into field
+// representations, or it held a field name no peer sends (bytes taken for
+// a block after a false frame boundary). The table is then reset, since
+// the block's insertions are lost or garbage.
 func (h *headerDecoder) decode(block []byte) bool {
 	h.fields = h.fields[:0]
-	h.listSize, h.unknown, h.overflow = 0, 0, false
+	h.listSize, h.unknown, h.invalid, h.overflow = 0, 0, false, false
 	h.dec.SetEmitEnabled(true)
 	for len(block) > 0 {
 		r, ok := scanRep(block)
@@ -115,8 +122,47 @@ func (h *headerDecoder) decode(block []byte) bool {
 		}
 		block = block[r.n:]
 	}
+	if h.invalid {
+		h.fields = h.fields[:0]
+		h.unknown++
+		h.reset()
+		return false
+	}
 	return true
 }
+
+// validName reports whether a field name is one a peer may send: a known
+// pseudo-header, or a token. Upper case is tolerated (and lowered later),
+// as some peers send it although HTTP/2 forbids it.
+func validName(name string) bool {
+	if name[0] == ':' {
+		switch name {
+		case ":method", ":path", ":scheme", ":authority", ":status", ":protocol":
+			return true
+		}
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if !tokenChar[name[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenChar marks the bytes of an HTTP token (RFC 9110 section 5.6.2).
+var tokenChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
 
 // write feeds one whole representation to the decoder. Close after each one
 // checks that the decoder consumed it entirely and keeps nothing buffered.

@@ -80,7 +80,9 @@ type headerBlock struct {
 	stream    uint32 // the stream whose headers these are (the promised one for a push)
 	push      bool
 	endStream bool
-	failed    string // why it cannot be decoded; "" when it can
+	failed    string    // why it cannot be decoded; "" when it can
+	ts        time.Time // of its first frame
+	size      int64     // bytes of its frames, headers included
 	buf       []byte
 }
 
@@ -95,7 +97,6 @@ type parser struct {
 	closedN  int
 	seq      uint64
 	oriented bool // which side is the client is known for sure
-	midConn  bool // some of the connection was not captured
 	goaway   string
 	ended    bool
 	stats    dissect.ParserStats
@@ -217,7 +218,6 @@ func (p *parser) setMid(h *half) {
 	if !h.gapped {
 		h.why = whyMid
 	}
-	p.midConn = true
 }
 
 // syncState is what syncPoint found.
@@ -229,22 +229,34 @@ const (
 	syncFound                  // a confirmed frame boundary
 )
 
+// minChain is how many plausible frames must chain from a candidate
+// boundary before the parser trusts it. Two would do for detection, but a
+// false boundary inside a body would make up streams, so the parser waits
+// for more (up to a full buffer, or the connection's end).
+const minChain = 4
+
 // syncPoint looks for a frame boundary in b: a plausible frame header
-// followed by at least one more, with no implausible one in between.
-func syncPoint(b []byte) (int, syncState) {
+// followed by at least minChain-1 more with no implausible one in between,
+// or by at least one more when b cannot grow: a full buffer, or the end of
+// the connection (final) if the frames end exactly where b does.
+func syncPoint(b []byte, final bool) (int, syncState) {
 	for i := 0; i+frameHeaderLen <= len(b); i++ {
 		h := parseFrameHeader(b[i:])
 		if !h.plausible() {
 			continue
 		}
-		n, broken := chain(b[i:])
+		n, broken, end := chain(b[i:])
+		full := i == 0 && len(b) >= maxResync
 		switch {
 		case broken:
-		case n >= 2:
-			return i, syncFound
-		case 2*frameHeaderLen+int(h.length) <= maxResync:
+		case n >= minChain || n >= 2 && (full || final && i+end == len(b)):
+			return refine(b, i), syncFound
+		case !full && 2*frameHeaderLen+int(h.length) <= maxResync:
 			return i, syncWait
 		}
+	}
+	if final {
+		return len(b), syncNone
 	}
 	return max(0, len(b)-frameHeaderLen+1), syncNone
 }
@@ -256,7 +268,13 @@ func (p *parser) resync(h *half, data []byte) (replay, rest []byte) {
 	take := min(len(data), maxResync-len(h.rs))
 	h.rs = append(h.rs, data[:take]...)
 	rest = data[take:]
-	off, st := syncPoint(h.rs)
+	return p.synced(h, rest, false)
+}
+
+// synced looks for a boundary in h.rs. Found, it switches h to frames and
+// returns the bytes to replay from there.
+func (p *parser) synced(h *half, rest []byte, final bool) (replay, remain []byte) {
+	off, st := syncPoint(h.rs, final)
 	p.stats.Skipped += int64(off)
 	if st != syncFound {
 		h.rs = h.rs[:copy(h.rs, h.rs[off:])]
@@ -281,6 +299,21 @@ func (p *parser) resync(h *half, data []byte) (replay, rest []byte) {
 		h.rs = nil
 	}
 	return replay, rest
+}
+
+// flushSync, at the end of the connection, accepts a boundary that a
+// shorter chain supports and reads the frames held after it.
+func (p *parser) flushSync(h *half, ts time.Time) {
+	// Each round replays from a boundary past the previous one, so the
+	// buffer shrinks until it is empty or holds no boundary.
+	for h.state == stSync && len(h.rs) > 0 {
+		replay, _ := p.synced(h, nil, true)
+		if replay == nil {
+			break
+		}
+		p.feed(h, replay, ts)
+	}
+	h.rs = h.rs[:0]
 }
 
 // frames reads frames from data and returns how much it used; it stops
@@ -340,11 +373,10 @@ func (p *parser) beginFrame(h *half, ts time.Time) {
 	h.ctrl = h.ctrl[:0]
 	switch fh.typ {
 	case frameData:
-		h.target = p.streamFor(fh.stream, ts, p.midConn)
+		h.target = p.streamFor(fh.stream, ts, false)
 		h.phase, h.left = phPrefix, fh.prefixLen()
 	case frameHeaders:
-		h.target = p.streamFor(fh.stream, ts, true)
-		p.startBlock(h, fh.stream, false, fh.has(flagEndStream))
+		p.startBlock(h, fh.stream, false, fh.has(flagEndStream), ts)
 		h.phase, h.left = phPrefix, fh.prefixLen()
 	case framePushPromise:
 		if !p.oriented && h.dir == dissect.ClientToServer {
@@ -359,7 +391,6 @@ func (p *parser) beginFrame(h *half, ts time.Time) {
 			h.phase, h.left = phSkip, fh.length
 			break
 		}
-		h.target = p.streams[h.blk.stream]
 		h.phase, h.left = phContent, fh.length
 	case framePriority, frameRSTStream, frameSettings, framePing, frameGoAway, frameWindowUpdate:
 		h.phase, h.left = phCtrl, fh.length
@@ -371,6 +402,10 @@ func (p *parser) beginFrame(h *half, ts time.Time) {
 	}
 	if s := h.target; s != nil {
 		s.account(h.dir, frameHeaderLen+int64(fh.length), ts)
+	}
+	if h.blk.active {
+		// Header frames count for the stream once the block completes.
+		h.blk.size += frameHeaderLen + int64(fh.length)
 	}
 	p.nextPhase(h, ts)
 }
@@ -432,11 +467,8 @@ func (p *parser) prefixDone(h *half, ts time.Time) {
 			off = 1
 		}
 		promised := binary.BigEndian.Uint32(h.prefix[off:]) & 0x7fffffff
-		h.target = p.pushStream(promised, ts)
-		if h.target != nil {
-			h.target.account(dissect.ClientToServer, frameHeaderLen+int64(fh.length), ts)
-		}
-		p.startBlock(h, promised, true, false)
+		p.startBlock(h, promised, true, false, ts)
+		h.blk.size = frameHeaderLen + int64(fh.length)
 	}
 	h.phase, h.left = phContent, h.rest-pad
 }
@@ -546,7 +578,6 @@ func (p *parser) Gap(dir dissect.Dir, n int) {
 	h.gapped = true
 	h.why = whyGap
 	p.hpackLost(h, whyGap)
-	p.midConn = true
 	h.state = stSync
 	h.rs = h.rs[:0]
 	h.pre = 0
@@ -579,6 +610,9 @@ func (p *parser) gapInFrame(h *half, n uint32) {
 func (p *parser) End(ts time.Time) {
 	if p.ended {
 		return
+	}
+	for _, h := range p.halves {
+		p.flushSync(h, ts)
 	}
 	ids := make([]uint32, 0, len(p.streams))
 	for id := range p.streams {

@@ -113,14 +113,6 @@ func (p *parser) streamFor(id uint32, ts time.Time, create bool) *stream {
 	return p.newStream(id, ts)
 }
 
-// pushStream returns the stream a PUSH_PROMISE reserves.
-func (p *parser) pushStream(id uint32, ts time.Time) *stream {
-	if id == 0 {
-		return nil
-	}
-	return p.streamFor(id, ts, true)
-}
-
 func (p *parser) newStream(id uint32, ts time.Time) *stream {
 	if len(p.streams) >= maxStreams {
 		p.evictOldest()
@@ -202,8 +194,8 @@ func (p *parser) rstStream(s *stream, code uint32) {
 }
 
 // startBlock begins a header block for stream id.
-func (p *parser) startBlock(h *half, id uint32, push, endStream bool) {
-	h.blk = headerBlock{active: true, stream: id, push: push, endStream: endStream, buf: h.blk.buf[:0]}
+func (p *parser) startBlock(h *half, id uint32, push, endStream bool, ts time.Time) {
+	h.blk = headerBlock{active: true, stream: id, push: push, endStream: endStream, ts: ts, buf: h.blk.buf[:0]}
 }
 
 // finishBlock decodes a complete header block and applies it to its stream.
@@ -225,14 +217,29 @@ func (p *parser) finishBlock(h *half, ts time.Time) {
 	if cap(b.buf) > bigBuffer {
 		b.buf = nil
 	}
+	// A stream starts with a complete header block: a block cut short
+	// (often one made up by a false frame boundary) makes none.
 	s := p.streams[b.stream]
+	if s == nil && (b.failed == "" || b.failed == errBlockTooLarge) && b.stream != 0 {
+		s = p.streamFor(b.stream, b.ts, true)
+	}
 	if s == nil {
 		return
 	}
 	s = p.applyBlock(h, s, decoded)
+	s.account(blockDir(h, b), b.size, b.ts)
 	if b.endStream {
 		p.sideEnded(s, h.dir, ts)
 	}
+}
+
+// blockDir is the side of the stream a block belongs to: a push promise
+// is the request of the promised stream.
+func blockDir(h *half, b *headerBlock) dissect.Dir {
+	if b.push {
+		return dissect.ClientToServer
+	}
+	return h.dir
 }
 
 // applyBlock applies the decoded block to s, or to the stream that replaces
@@ -417,7 +424,7 @@ func (p *parser) finish(s *stream, err string) {
 
 // entryOf builds the entry of a completed (or abandoned) stream.
 func (p *parser) entryOf(s *stream, err string) *entry.Entry {
-	call := s.grpc == grpcYes
+	call := s.grpc == grpcYes || s.grpc == grpcUnknown && s.looksGRPC()
 	proto := entry.ProtoHTTP2
 	if call {
 		proto = entry.ProtoGRPC
