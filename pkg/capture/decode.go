@@ -25,9 +25,10 @@ type DecoderOptions struct {
 	FragmentTimeout time.Duration
 }
 
-// DecoderStats counts what a Decoder saw. Every packet ends in exactly one
-// of Decoded, NotIP, NotTCPUDP, Malformed, or (for fragments) Fragments
-// without completing a datagram; Truncated overlaps them.
+// DecoderStats counts what a Decoder saw. Besides Packets, a packet
+// counts in one of Decoded, NotIP, NotTCPUDP, Malformed, Truncated (the
+// snap length cut its headers) or Fragments. A fragment that completes a
+// datagram also counts in Reassembled and in the outcome of decoding it.
 type DecoderStats struct {
 	Packets   uint64 // calls to Decode
 	Decoded   uint64 // frames filled (Decode returned true)

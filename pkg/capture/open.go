@@ -18,7 +18,7 @@ var errClosed = fmt.Errorf("capture source: %w", os.ErrClosed)
 // complete. Errors name the path.
 func Open(path string) (Source, error) {
 	if path == "-" {
-		src, err := newSource(os.Stdin, nil)
+		src, err := newSource(os.Stdin, nil, false)
 		if err != nil {
 			return nil, fmt.Errorf("stdin: %w", err)
 		}
@@ -28,7 +28,7 @@ func Open(path string) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := newSource(f, f)
+	src, err := newSource(f, f, false)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -39,18 +39,19 @@ func Open(path string) (Source, error) {
 // NewReader reads a pcap or pcapng capture from r, sniffing the format
 // from its first bytes. Close does not close r.
 func NewReader(r io.Reader) (Source, error) {
-	return newSource(r, nil)
+	return newSource(r, nil, false)
 }
 
 // newSource sniffs the magic and builds the matching reader; closer, if
-// not nil, is closed by the Source's Close.
-func newSource(r io.Reader, closer io.Closer) (Source, error) {
+// not nil, is closed by the Source's Close. gzipped forbids a second gzip
+// layer, which would cost another read buffer per layer.
+func newSource(r io.Reader, closer io.Closer, gzipped bool) (Source, error) {
 	br := bufio.NewReaderSize(r, readBufferSize)
 	magic, err := br.Peek(4)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("reading capture header: %w", err)
 	}
-	if len(magic) == 4 && magic[0] == 0x1f && magic[1] == 0x8b {
+	if len(magic) == 4 && magic[0] == 0x1f && magic[1] == 0x8b && !gzipped {
 		return newGzipSource(br, closer)
 	}
 	if len(magic) == 4 {
@@ -70,7 +71,7 @@ func newGzipSource(br *bufio.Reader, closer io.Closer) (Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading gzip header: %w", err)
 	}
-	src, err := newSource(zr, closer)
+	src, err := newSource(zr, closer, true)
 	if err != nil {
 		return nil, fmt.Errorf("gzip-compressed: %w", err)
 	}

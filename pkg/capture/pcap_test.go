@@ -336,13 +336,23 @@ func TestGzip(t *testing.T) {
 	zw := gzip.NewWriter(&z)
 	zw.Write(file)
 	zw.Close()
-	src, err := NewReader(&z)
+	src, err := NewReader(bytes.NewReader(z.Bytes()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	pkts, err := readAll(t, src)
 	if err != nil || len(pkts) != 6 {
 		t.Errorf("read %d packets, err %v; want 6, nil", len(pkts), err)
+	}
+
+	// One layer only: each would cost another read buffer.
+	var zz bytes.Buffer
+	zw = gzip.NewWriter(&zz)
+	zw.Write(z.Bytes())
+	zw.Close()
+	_, err = NewReader(&zz)
+	if !errors.Is(err, ErrNotCapture) || !strings.HasPrefix(err.Error(), `gzip-compressed: not a pcap or pcapng capture (starts with "\x1f\x8b`) {
+		t.Errorf("gzip in gzip: %v, want ErrNotCapture", err)
 	}
 }
 

@@ -22,8 +22,10 @@ const (
 	ngOptTSResol  = 9
 	ngOptTSOffset = 14
 
-	// ngMaxInterfaces bounds the interface table a file can make us grow.
+	// ngMaxInterfaces and ngMaxNameLen bound the interface table a file
+	// can make us grow.
 	ngMaxInterfaces = 1 << 16
+	ngMaxNameLen    = 128
 )
 
 // Minimum block lengths: the fixed fields plus the trailing length.
@@ -182,7 +184,7 @@ func (r *pcapngReader) iface(b []byte) error {
 	o.options(b[16:len(b)-4], func(code uint16, val []byte) {
 		switch {
 		case code == ngOptIfName:
-			in.Name = strings.TrimRight(string(val), "\x00")
+			in.Name = strings.TrimRight(string(val[:min(len(val), ngMaxNameLen)]), "\x00")
 		case code == ngOptTSResol && len(val) == 1:
 			clock.binary, clock.exp = val[0]&0x80 != 0, val[0]&0x7f
 		case code == ngOptTSOffset && len(val) == 8:
