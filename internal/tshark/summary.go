@@ -101,6 +101,11 @@ func (r *Runner) Summarize(ctx context.Context, file string) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
+	return summarize(recs), nil
+}
+
+// summarize counts records in capture order.
+func summarize(recs []record) Summary {
 	var s Summary
 	var h1 http1Pairer
 	h2 := make(map[h2Key]*h2Stream)
@@ -121,7 +126,7 @@ func (r *Runner) Summarize(ctx context.Context, file string) (Summary, error) {
 	for _, k := range h2Order {
 		h2[k].count(&s)
 	}
-	return s, nil
+	return s
 }
 
 // http1Pairer pairs HTTP/1 responses with their requests. tshark's
