@@ -38,7 +38,18 @@ func Detect(data []byte) (v dissect.Verdict, fromClient bool) {
 		return dissect.Yes, true
 	}
 	if off, ok := findSync(data, detectScan); ok {
-		return dissect.Yes, fromClientHint(data[off:]) == roleRequest
+		b := data[off:]
+		r := roleUnknown
+		if off > 0 {
+			// The bytes began inside a frame: the first header found may
+			// be payload that happens to chain into the real frames. It
+			// votes only when no later frame does.
+			r = fromClientHint(b[min(len(b), frameHeaderLen+int(parseFrameHeader(b).length)):])
+		}
+		if r == roleUnknown {
+			r = fromClientHint(b)
+		}
+		return dissect.Yes, r == roleRequest
 	}
 	if mayStartFrames(data) {
 		return dissect.Maybe, false
@@ -50,11 +61,11 @@ func Detect(data []byte) (v dissect.Verdict, fromClient bool) {
 // least two plausible frame headers chain with none implausible in between.
 func findSync(b []byte, scan int) (int, bool) {
 	for i := 0; i+2*frameHeaderLen <= len(b) && i < scan; i++ {
-		if !parseFrameHeader(b[i:]).plausible() {
+		if b[i+3] > lastKnownFrame || !parseFrameHeader(b[i:]).plausible() {
 			continue
 		}
 		if n, broken, _ := chain(b[i:]); n >= 2 && !broken {
-			return refine(b, i), true
+			return bestChain(b, i), true
 		}
 	}
 	return 0, false
@@ -80,40 +91,57 @@ func chain(b []byte) (n int, broken bool, end int) {
 	return n, false, end
 }
 
-// refine prefers, to the boundary at i, a later one inside the first frame
-// at i whose chain joins i's at that frame's end: the bytes are then better
-// explained by several frames than by one. When a capture starts inside a
-// frame, a header made up of payload bytes tends to swallow the real
-// headers that follow, and its chain to join theirs.
-func refine(b []byte, i int) int {
-	for {
-		end := i + frameHeaderLen + int(parseFrameHeader(b[i:]).length)
-		j := i + 1
-		for ; j < end && j+frameHeaderLen <= len(b); j++ {
-			if parseFrameHeader(b[j:]).plausible() && joins(b, j, end) {
-				break
-			}
+// bestChain returns, among the offsets of b from i on, the one that starts
+// the longest unbroken chain of plausible frames (the later one on a tie).
+//
+// When a capture starts inside a frame, a header made up of payload bytes
+// may chain into the real frames: its length swallows some real headers
+// and lands on a later one. The real boundary then explains the same bytes
+// with more frames, each a header that passed the plausibility test, which
+// random bytes rarely do; so the longest chain wins. Counts are computed
+// once per offset, from the end of b backwards.
+func bestChain(b []byte, i int) int {
+	count := make([]int16, len(b)-i+1) // frames chained from offset i+k; -1 when broken
+	for k := len(b) - i - 1; k >= 0; k-- {
+		if i+k+frameHeaderLen > len(b) {
+			continue // too short for a header: the chain ends here, unbroken
 		}
-		if j >= end || j+frameHeaderLen > len(b) {
-			return i
+		h := parseFrameHeader(b[i+k:])
+		own := int16(1)
+		switch {
+		case h.plausible():
+		case h.typ > lastKnownFrame && !h.rbit && h.length <= maxExtensionFrame:
+			own = 0
+		default:
+			count[k] = -1
+			continue
 		}
-		i = j
+		next := uint64(k) + frameHeaderLen + uint64(h.length)
+		switch {
+		case next >= uint64(len(count)):
+			count[k] = own
+		case count[next] < 0:
+			count[k] = -1
+		default:
+			count[k] = min(count[next]+own, 1<<14)
+		}
 	}
+	best := 0
+	for k := range count[:len(count)-1] {
+		if count[k] >= count[best] && count[k] > 0 && parseFrameHeaderAt(b, i+k).plausible() {
+			best = k
+		}
+	}
+	return i + best
 }
 
-// joins reports whether plausible frames chain from j to exactly end.
-func joins(b []byte, j, end int) bool {
-	for j < end {
-		if j+frameHeaderLen > len(b) {
-			return false
-		}
-		h := parseFrameHeader(b[j:])
-		if !h.plausible() {
-			return false
-		}
-		j += frameHeaderLen + int(h.length)
+// parseFrameHeaderAt parses the header at b[off:], or returns an invalid
+// one when fewer than 9 bytes are left.
+func parseFrameHeaderAt(b []byte, off int) frameHeader {
+	if off+frameHeaderLen > len(b) {
+		return frameHeader{typ: 0xff, rbit: true}
 	}
-	return j == end
+	return parseFrameHeader(b[off:])
 }
 
 // mayStartFrames reports whether data, too short to decide, could still

@@ -241,6 +241,9 @@ const minChain = 4
 // the connection (final) if the frames end exactly where b does.
 func syncPoint(b []byte, final bool) (int, syncState) {
 	for i := 0; i+frameHeaderLen <= len(b); i++ {
+		if b[i+3] > lastKnownFrame {
+			continue // the type byte: a quick test before the full one
+		}
 		h := parseFrameHeader(b[i:])
 		if !h.plausible() {
 			continue
@@ -250,7 +253,7 @@ func syncPoint(b []byte, final bool) (int, syncState) {
 		switch {
 		case broken:
 		case n >= minChain || n >= 2 && (full || final && i+end == len(b)):
-			return refine(b, i), syncFound
+			return bestChain(b, i), syncFound
 		case !full && 2*frameHeaderLen+int(h.length) <= maxResync:
 			return i, syncWait
 		}

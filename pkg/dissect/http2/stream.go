@@ -220,7 +220,7 @@ func (p *parser) finishBlock(h *half, ts time.Time) {
 	// A stream starts with a complete header block: a block cut short
 	// (often one made up by a false frame boundary) makes none.
 	s := p.streams[b.stream]
-	if s == nil && (b.failed == "" || b.failed == errBlockTooLarge) && b.stream != 0 {
+	if s == nil && (decoded || b.failed == errBlockTooLarge) && b.stream != 0 {
 		s = p.streamFor(b.stream, b.ts, true)
 	}
 	if s == nil {
