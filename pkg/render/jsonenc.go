@@ -3,6 +3,7 @@ package render
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -316,29 +317,31 @@ func appendOptStrings(dst []byte, key string, ss []string) []byte {
 }
 
 // appendOptMap writes a map with its keys sorted, as encoding/json does.
-// Up to 32 keys are sorted on the stack.
+// Up to 32 pairs are sorted on the stack.
 func appendOptMap(dst []byte, key string, m map[string]string) []byte {
 	if len(m) == 0 {
 		return dst
 	}
-	var buf [32]string
-	keys := buf[:0]
+	var buf [32]kv
+	pairs := buf[:0]
 	if len(m) > len(buf) {
-		keys = make([]string, 0, len(m))
+		pairs = make([]kv, 0, len(m))
 	}
-	for k := range m {
-		keys = append(keys, k)
+	for k, v := range m {
+		pairs = append(pairs, kv{k, v})
 	}
-	slices.Sort(keys)
+	slices.SortFunc(pairs, func(a, b kv) int { return strings.Compare(a.k, b.k) })
 	dst = append(append(dst, key...), '{')
-	for i, k := range keys {
+	for i := range pairs {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(append(appendString(dst, k), ':'), m[k])
+		dst = appendString(append(appendString(dst, pairs[i].k), ':'), pairs[i].v)
 	}
 	return append(dst, '}')
 }
+
+type kv struct{ k, v string }
 
 // appendTime writes t as time.Time.MarshalJSON does (RFC 3339 with
 // nanoseconds, trailing zeros trimmed).
@@ -348,9 +351,10 @@ func appendTime(dst []byte, t time.Time) []byte {
 	return append(dst, '"')
 }
 
-// safe[b] is true for the ASCII bytes encoding/json writes as they are:
-// printable, and none of `"`, `\`, `<`, `>`, `&`.
-var safe = func() (t [utf8.RuneSelf]bool) {
+// safe[b] is true for the bytes encoding/json writes as they are:
+// printable ASCII other than `"`, `\`, `<`, `>`, `&`, and DEL. Bytes from
+// 0x80 up start a UTF-8 sequence and take the slow path.
+var safe = func() (t [256]bool) {
 	for b := ' '; b < utf8.RuneSelf; b++ {
 		t[b] = b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
 	}
@@ -364,16 +368,16 @@ const hexDigits = "0123456789abcdef"
 // \ufffd, and U+2028, U+2029 escaped.
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if safe[b] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			dst = appendEscape(dst, b)
+	start, i := 0, 0
+	for {
+		for i < len(s) && safe[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
+		if b := s[i]; b < utf8.RuneSelf {
+			dst = appendEscape(append(dst, s[start:i]...), b)
 			i++
 			start = i
 			continue

@@ -118,7 +118,11 @@ func randEntry(r *rand.Rand) *entry.Entry {
 
 func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < 20000; i++ {
+	n := 20000
+	if testing.Short() {
+		n = 2000
+	}
+	for i := 0; i < n; i++ {
 		e := randEntry(r)
 		want, err := json.Marshal(e)
 		if err != nil {
