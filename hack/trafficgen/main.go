@@ -48,7 +48,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := dispatch(ctx, os.Args[1:], os.Stderr)
 	stop()
-	if err != nil {
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "trafficgen:", err)
 		os.Exit(1)
 	}
@@ -81,6 +81,5 @@ func usage(w io.Writer) {
 
 // newFlagSet returns a flag set that reports errors instead of exiting.
 func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	return fs
+	return flag.NewFlagSet(name, flag.ContinueOnError)
 }
