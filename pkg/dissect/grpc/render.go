@@ -40,7 +40,8 @@ const hexDigits = "0123456789abcdef"
 // The output holds at most maxOut bytes; truncated reports that it covers
 // only part of b, either because of maxOut or because b does not parse to
 // its end (a message cut short by a capture limit renders its complete
-// fields). Input that is not a message at all renders as a string or hex.
+// fields and what it holds of the last one). Input that is not a message at
+// all renders as a string or hex.
 func RenderProto(b []byte, maxOut int) (text string, truncated bool) {
 	if len(b) == 0 {
 		return "", false
@@ -50,13 +51,21 @@ func RenderProto(b []byte, maxOut int) (text string, truncated bool) {
 	}
 	r := renderer{max: maxOut, out: make([]byte, 0, min(maxOut, 4*len(b)+8))}
 	n, fields, ok := scanFields(b, 0, 0)
+	cut := cutField(b[n:]) > 0
 	switch {
 	case ok && n == len(b):
 		r.fields(b, 0, 0)
+	case cut && (b[0] < 0x20 || !printable(b)):
+		// Whole fields, then one that runs past the end: a message kept
+		// only in part. (The tags of fields 1 to 3 are control bytes,
+		// which text rarely starts with.)
+		r.fields(b[:n], 0, 0)
+		r.cut(b[n:])
+		r.truncated = true
 	case printable(b):
 		r.quoted(b)
 	case fields > 0:
-		// A prefix of whole fields: most likely a message cut short.
+		// A prefix of whole fields, then bytes that are not a field.
 		r.fields(b[:n], 0, 0)
 		r.truncated = true
 	default:
@@ -125,6 +134,41 @@ func (r *renderer) fields(b []byte, depth int, group uint64) int {
 		}
 	}
 	return i
+}
+
+// cutField returns the length of the tag and length prefix when b starts
+// with a length-delimited field whose value runs past the end of b, as the
+// last field of a message kept only in part does; 0 otherwise.
+func cutField(b []byte) int {
+	tag, n := uvarint(b)
+	if n == 0 || tag&7 != wireBytes || tag>>3 == 0 || tag>>3 > maxFieldNumber {
+		return 0
+	}
+	l, m := uvarint(b[n:])
+	if m == 0 || l <= uint64(len(b)-n-m) {
+		return 0
+	}
+	return n + m
+}
+
+// cut renders the part of a length-delimited field that b holds, if b
+// starts with one that runs past its end.
+func (r *renderer) cut(b []byte) {
+	n := cutField(b)
+	if n == 0 || r.full() {
+		return
+	}
+	if len(r.out) > 0 {
+		r.out = append(r.out, ' ')
+	}
+	tag, _ := uvarint(b)
+	r.out = strconv.AppendUint(r.out, tag>>3, 10)
+	r.out = append(r.out, ':', ' ')
+	if v := b[n:]; printable(v) {
+		r.quoted(v)
+	} else {
+		r.hex(v)
+	}
 }
 
 // value renders one length-delimited value.

@@ -199,7 +199,9 @@ func testConn(opts dissect.Options) *dissect.Conn {
 
 type newParserFunc func(c *dissect.Conn, emit dissect.Emitter) dissect.StreamParser
 
-func plainParser(c *dissect.Conn, emit dissect.Emitter) dissect.StreamParser { return newParser(c, emit) }
+func plainParser(c *dissect.Conn, emit dissect.Emitter) dissect.StreamParser {
+	return newParser(c, emit)
+}
 
 // replay feeds a recording to a new parser, each chunk split by ch, and
 // returns the entries in the order they were emitted.
