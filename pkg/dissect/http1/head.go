@@ -133,6 +133,7 @@ type framing struct {
 func parseHeaders(s string, m map[string]string, redact bool) framing {
 	f := framing{length: -1}
 	prev := ""
+	var seen uint64 // a Bloom filter of the names stored: most are not repeated
 	for len(s) > 0 {
 		var line string
 		line, s = cutLine(s)
@@ -159,9 +160,13 @@ func parseHeaders(s string, m map[string]string, redact bool) framing {
 		if secret {
 			value = entry.HeaderValue(name, value, redact)
 		}
-		if old, ok := m[name]; ok && value != entry.Redacted {
-			value = old + ", " + value
+		bit := uint64(1) << ((len(name)*7 + int(name[len(name)-1])) & 63)
+		if seen&bit != 0 {
+			if old, ok := m[name]; ok && value != entry.Redacted {
+				value = old + ", " + value
+			}
 		}
+		seen |= bit
 		m[name] = value
 	}
 	return f
@@ -262,7 +267,7 @@ func headerName(raw string) (name string, secret bool) {
 		}
 		buf[i] = c
 	}
-	if h, ok := commonHeaders[string(buf[:len(raw)])]; ok {
+	if h := lookupCommon(buf[:len(raw)]); h != nil {
 		return h.name, h.secret
 	}
 	if lower {
@@ -276,7 +281,11 @@ type commonHeader struct {
 	secret bool
 }
 
-var commonHeaders = func() map[string]commonHeader {
+// commonHeaders is an open-addressing table of common header names, faster
+// than a map for this one lookup per header line.
+const commonSize = 512
+
+var commonHeaders = func() (t [commonSize]commonHeader) {
 	names := []string{
 		"accept", "accept-charset", "accept-encoding", "accept-language", "accept-ranges",
 		"access-control-allow-credentials", "access-control-allow-headers",
@@ -303,9 +312,30 @@ var commonHeaders = func() map[string]commonHeader {
 		"x-forwarded-port", "x-forwarded-proto", "x-frame-options", "x-powered-by",
 		"x-real-ip", "x-request-id", "x-requested-with", "x-xss-protection",
 	}
-	m := make(map[string]commonHeader, len(names))
 	for _, n := range names {
-		m[n] = commonHeader{name: n, secret: entry.SecretHeader(n)}
+		i := commonSlot(n)
+		for t[i].name != "" {
+			i = (i + 1) % commonSize
+		}
+		t[i] = commonHeader{name: n, secret: entry.SecretHeader(n)}
 	}
-	return m
+	return t
 }()
+
+func commonSlot[T string | []byte](name T) int {
+	n := len(name)
+	return (n*31 + int(name[0])*7 + int(name[n/2])*3 + int(name[n-1])) % commonSize
+}
+
+// lookupCommon finds a lower-case name in commonHeaders.
+func lookupCommon(name []byte) *commonHeader {
+	if len(name) == 0 {
+		return nil
+	}
+	for i := commonSlot(name); commonHeaders[i].name != ""; i = (i + 1) % commonSize {
+		if commonHeaders[i].name == string(name) {
+			return &commonHeaders[i]
+		}
+	}
+	return nil
+}

@@ -145,7 +145,11 @@ func (p *parser) half(dir dissect.Dir) *half {
 }
 
 func (p *parser) newExchange(start time.Time) *exchange {
-	x := &exchange{e: p.tmpl}
+	x := new(exchange)
+	// Field by field: copying the whole template costs a bulk write
+	// barrier while the GC runs.
+	t := &p.tmpl
+	x.e.V, x.e.Proto, x.e.Src, x.e.Dst, x.e.Source, x.e.FlowID = t.V, t.Proto, t.Src, t.Dst, t.Source, t.FlowID
 	x.e.TS = start.UTC()
 	x.e.HTTP = &x.http
 	x.http.Request = &x.req
