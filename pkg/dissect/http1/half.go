@@ -381,6 +381,11 @@ func (h *half) holdData(data []byte, ts time.Time) {
 	if len(h.hold) == 0 {
 		h.holdTS = ts
 	}
+	if h.holdLost > 0 {
+		// Past a hole, bytes cannot be held in order: they count as lost.
+		h.holdLost += len(data)
+		return
+	}
 	n := min(len(data), maxHold-len(h.hold))
 	h.hold = append(h.hold, data[:n]...)
 	h.holdLost += len(data) - n

@@ -21,6 +21,7 @@ const (
 	maxHead        = 64 << 10 // a request or response head, and the trailers of one body
 	maxStartLine   = 16 << 10 // a request or status line, while looking for one
 	maxOutstanding = 100      // pipelined requests waiting for a response
+	maxQueued      = 1 << 20  // bytes those requests may hold (heads and kept bodies)
 	maxHold        = 64 << 10 // client bytes held while an Upgrade or CONNECT is decided
 	maxChunkExt    = 4 << 10  // chunk extensions of one chunk-size line
 )

@@ -39,6 +39,7 @@ type exchange struct {
 	head     bool // a HEAD request: the response has no body
 	connect  bool // a CONNECT request: a 2xx opens a tunnel
 	upgrade  bool // the request asks for a protocol upgrade
+	cost     int  // memory it holds while queued
 	outcome  outcome
 	reqDone  bool
 	respDone bool
@@ -169,12 +170,14 @@ func (p *parser) finish(x *exchange) {
 	p.emit.Emit(&x.e)
 }
 
-// enqueue adds a request waiting for its response. Past the bound, the
-// oldest is given up on: a server never answers that many.
-func (p *parser) enqueue(x *exchange) {
-	if p.queue.len() >= maxOutstanding {
+// enqueue adds a request waiting for its response; cost is the memory it
+// may hold. Past the bounds, the oldest are given up on: a server never
+// leaves that many unanswered.
+func (p *parser) enqueue(x *exchange, cost int) {
+	for p.queue.len() > 0 && (p.queue.len() >= maxOutstanding || p.queue.bytes+cost > maxQueued) {
 		p.abandon(p.queue.pop(), errNoResponse)
 	}
+	x.cost = cost
 	p.queue.push(x)
 }
 
@@ -220,7 +223,11 @@ func (p *parser) requestHead(h *half, s string, ts time.Time) {
 	x.head = method == "HEAD"
 	x.connect = method == "CONNECT"
 	x.upgrade = f.upgrade != ""
-	p.enqueue(x)
+	cost := len(s)
+	if f.te || f.length > 0 {
+		cost += p.maxBody
+	}
+	p.enqueue(x, cost)
 	h.x = x
 
 	switch {
@@ -425,7 +432,7 @@ func (p *parser) headTooLarge(h *half, line string, ts time.Time) {
 		x.e.Method, x.e.Path = method, target
 		x.http.Version = version
 		x.req.Method, x.req.Target = method, target
-		p.enqueue(x)
+		p.enqueue(x, len(line))
 		h.x = x
 		p.requestDone(h, ts, errHeadTooLarge)
 		return
@@ -470,9 +477,10 @@ func authorityOf(method, target string) string {
 
 // queue is a FIFO of exchanges, a ring that grows up to maxOutstanding.
 type queue struct {
-	buf  []*exchange
-	head int
-	n    int
+	buf   []*exchange
+	head  int
+	n     int
+	bytes int // sum of the queued exchanges' cost
 }
 
 func (q *queue) len() int { return q.n }
@@ -487,6 +495,7 @@ func (q *queue) push(x *exchange) {
 	}
 	q.buf[(q.head+q.n)%len(q.buf)] = x
 	q.n++
+	q.bytes += x.cost
 }
 
 func (q *queue) pop() *exchange {
@@ -497,5 +506,6 @@ func (q *queue) pop() *exchange {
 	q.buf[q.head] = nil
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
+	q.bytes -= x.cost
 	return x
 }

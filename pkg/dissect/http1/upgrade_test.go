@@ -210,3 +210,57 @@ func TestAfterEnd(t *testing.T) {
 		t.Errorf("got %d entries after End", len(rec.entries))
 	}
 }
+
+// TestQueuedBytesBound: large pipelined heads are given up on before they
+// hold more than maxQueued bytes.
+func TestQueuedBytesBound(t *testing.T) {
+	const n = 40
+	pad := strings.Repeat("p", 60<<10)
+	var reqs strings.Builder
+	for i := range n {
+		reqs.WriteString("GET /" + strconv.Itoa(i) + " HTTP/1.1\r\nX-Pad: " + pad + "\r\n\r\n")
+	}
+	got, _ := run([]step{cs(0, reqs.String()), sc(1, okC)}, dissect.DefaultOptions(), whole, nil)
+	if len(got) != n {
+		t.Fatalf("got %d entries, want %d", len(got), n)
+	}
+	kept := maxQueued / (60<<10 + 40)
+	first := n - kept
+	for i, e := range got {
+		if i < first && e.Error != errNoResponse {
+			t.Errorf("entry %d (%s): error %q, want %q", i, e.Path, e.Error, errNoResponse)
+		}
+	}
+	if e := got[first]; e.Path != "/"+strconv.Itoa(first) || e.Status != "200" {
+		t.Errorf("the oldest request kept is %s (%q), want /%d answered", e.Path, e.Status, first)
+	}
+}
+
+func TestChunkedError(t *testing.T) {
+	bad := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX"
+	got, stats := run([]step{cs(0, getC), sc(1, bad+"\r\n"), cs(2, getA), sc(3, okA)}, dissect.DefaultOptions(), whole, nil)
+	if len(got) != 2 || got[0].Error != errChunked || got[0].Status != "200" || got[1].Path != "/a" || got[1].Error != "" {
+		t.Fatalf("entries: %+v", got)
+	}
+	if stats.Resyncs != 1 {
+		t.Errorf("stats %+v, want one resync", stats)
+	}
+}
+
+// TestGapWhileHolding: client bytes lost while an upgrade is undecided, and
+// those after them, count as a gap once HTTP/1 goes on.
+func TestGapWhileHolding(t *testing.T) {
+	const ws = "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"
+	got, stats := run([]step{cs(0, ws+"GET /lo"), gapOf(dissect.ClientToServer, 10), cs(1, "st HTTP/1.1\r\n\r\n"),
+		sc(2, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"+okA), cs(3, getC), sc(4, okC)},
+		dissect.DefaultOptions(), whole, nil)
+	if len(got) != 2 || got[0].Path != "/ws" || got[0].Status != "400" || got[1].Path != "/c" || got[1].Status != "200" {
+		for _, e := range got {
+			t.Logf("%s %s %s %s", e.Method, e.Path, e.Status, e.Error)
+		}
+		t.Fatalf("got %d entries", len(got))
+	}
+	if stats.Dropped != 1 {
+		t.Errorf("stats %+v, want the answer to the lost request dropped", stats)
+	}
+}
