@@ -63,6 +63,9 @@ type Flow struct {
 	// packet's time.
 	ID    string
 	First time.Time
+	// Interface is the capture interface of the flow's first packet: in
+	// the worker, the pod network namespace it was captured in.
+	Interface int
 	// Seq is the flow's creation order within its shard.
 	Seq uint64
 }
@@ -213,7 +216,7 @@ func (a *Assembler) Close() {
 	}
 }
 
-func (a *Assembler) newFlow(transport string, src, dst netip.AddrPort, ts time.Time) *Flow {
+func (a *Assembler) newFlow(transport string, src, dst netip.AddrPort, ts time.Time, iface int) *Flow {
 	a.seq++
 	return &Flow{
 		Transport: transport,
@@ -222,6 +225,7 @@ func (a *Assembler) newFlow(transport string, src, dst netip.AddrPort, ts time.T
 		ID:        flowID(transport, src, dst, ts),
 		First:     ts,
 		Seq:       a.seq,
+		Interface: iface,
 	}
 }
 

@@ -23,7 +23,8 @@ func (sf *streamFactory) New(nf, _ gopacket.Flow, t *layers.TCP, ac reassembly.A
 	a.stats.TCPFlows++
 	src := netip.AddrPortFrom(addrOf(nf.Src()), uint16(t.SrcPort))
 	dst := netip.AddrPortFrom(addrOf(nf.Dst()), uint16(t.DstPort))
-	f := a.newFlow("tcp", src, dst, ac.GetCaptureInfo().Timestamp)
+	ci := ac.GetCaptureInfo()
+	f := a.newFlow("tcp", src, dst, ci.Timestamp, ci.InterfaceIndex)
 	switch {
 	case t.SYN && !t.ACK:
 		f.Opener = OpenerA

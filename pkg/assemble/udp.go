@@ -33,7 +33,7 @@ func (a *Assembler) frameUDP(f *capture.Frame) {
 			return
 		}
 		a.stats.UDPFlows++
-		u = &udpFlow{flow: a.newFlow("udp", src, dst, f.Timestamp)}
+		u = &udpFlow{flow: a.newFlow("udp", src, dst, f.Timestamp, f.Interface)}
 		a.udp[udpKey{src, dst}] = u
 		u.h = u.safeNew(a)
 	}

@@ -5,15 +5,16 @@
 //
 // Output is deterministic for the same input: packets travel in rounds, every
 // shard sees every round (possibly empty), and the merger orders each round's
-// records by the index of the packet that completed them (then shard, flow and
-// sequence). Memory is bounded by the number of rounds in flight.
+// records by the index of the packet that completed them, then by the index
+// of their flow's first packet, then by their order in the flow. None of that
+// depends on the number of shards, so neither does the output. Memory is
+// bounded by the number of rounds in flight.
 package pipeline
 
 import (
 	"bufio"
 	"cmp"
 	"context"
-	"errors"
 	"io"
 	"runtime"
 	"slices"
@@ -32,11 +33,17 @@ import (
 // concurrently, so it must be safe for concurrent use.
 type RenderFunc func(dst []byte, e *entry.Entry) []byte
 
+// AnnotateFunc adds what the caller knows of the capture interface a flow
+// was seen on (in the worker: the pod whose network namespace it is) to
+// each of its entries, before they are rendered. It runs on every shard.
+type AnnotateFunc func(e *entry.Entry, iface int)
+
 // Options configure a run.
 type Options struct {
 	Registry *dissect.Registry
 	Render   RenderFunc
-	Shards   int // default: GOMAXPROCS
+	Annotate AnnotateFunc // optional
+	Shards   int          // default: GOMAXPROCS
 	Assemble assemble.Options
 	Decode   capture.DecoderOptions
 	// Live flushes rounds every FlushInterval, so entries come out while
@@ -92,18 +99,29 @@ func Run(ctx context.Context, src capture.Source, out io.Writer, opts Options) (
 	if opts.Live {
 		stopTicker = p.tick()
 	}
-	stopWatch := context.AfterFunc(ctx, func() { src.Close() })
-	readErr := p.read(ctx)
-	stopWatch()
+	// Read on a goroutine of its own: a source blocked in Next (a quiet
+	// pipe) must not hold up a cancelled run.
+	readDone := make(chan readResult, 1)
+	go func() { readDone <- p.read(ctx) }()
+	var rr readResult
+	select {
+	case rr = <-readDone:
+	case <-ctx.Done():
+		src.Close() // unblocks sources that can be; the rest are abandoned
+		select {
+		case rr = <-readDone:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	stopTicker()
-	p.dispatch(true)
+	p.stop()
 	for _, s := range p.shards {
 		close(s.in)
 	}
 	wg.Wait()
 	werr := <-mergeErr
 
-	st := p.stats
+	st := rr.stats
 	for _, s := range p.shards {
 		st.Assemble.Add(s.asm.Stats())
 		st.Entries += s.entries
@@ -112,19 +130,19 @@ func Run(ctx context.Context, src capture.Source, out io.Writer, opts Options) (
 	if werr != nil {
 		return st, werr
 	}
-	return st, readErr
+	return st, rr.err
 }
 
 type run struct {
 	opts   Options
 	src    capture.Source
 	shards []*shard
-	stats  Stats
 
 	mu      sync.Mutex // guards pending and index against the live ticker
 	pending *round
 	index   uint64
 	last    time.Time // newest packet time
+	stopped bool      // the final round is out: no more packets
 
 	failed atomic.Bool // the output failed; reading on is pointless
 }
@@ -135,7 +153,8 @@ type round struct {
 	final bool
 	now   time.Time // packet time (or wall time, live) at the round's end
 	last  uint64    // index of the last packet before this round closed
-	size  int
+	size  int       // packets
+	bytes int       // arena bytes, all shards
 }
 
 // batch holds the frames of one round for one shard; their slices point
@@ -164,35 +183,38 @@ func (p *run) newRound() *round {
 	return r
 }
 
-func (p *run) read(ctx context.Context) error {
+type readResult struct {
+	stats Stats // Packets, Bytes and Decode only
+	err   error
+}
+
+func (p *run) read(ctx context.Context) (rr readResult) {
 	dec := capture.NewDecoder(p.opts.Decode)
-	defer func() { p.stats.Decode = dec.Stats() }()
+	defer func() { rr.stats.Decode = dec.Stats() }()
 	var pkt capture.Packet
 	var f capture.Frame
 	for ctx.Err() == nil {
 		err := p.src.Next(&pkt)
 		if err == io.EOF {
-			return nil
+			return rr
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil // Close from the context: a clean stop
+			if ctx.Err() == nil {
+				rr.err = err // else: Close from the context, a clean stop
 			}
-			return err
+			return rr
 		}
-		p.stats.Packets++
-		p.stats.Bytes += uint64(len(pkt.Data))
+		rr.stats.Packets++
+		rr.stats.Bytes += uint64(len(pkt.Data))
 		if !dec.Decode(&pkt, &f) {
 			continue
 		}
 		if p.add(&f) {
-			return errMergerStopped
+			return rr
 		}
 	}
-	return nil
+	return rr
 }
-
-var errMergerStopped = errors.New("output closed")
 
 // add copies f into the pending round and dispatches the round when full.
 // It reports whether the merger has stopped.
@@ -202,6 +224,9 @@ func (p *run) add(f *capture.Frame) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		return true
+	}
 	p.index++
 	if f.Timestamp.After(p.last) {
 		p.last = f.Timestamp
@@ -215,16 +240,28 @@ func (p *run) add(f *capture.Frame) bool {
 	fr.Payload = seg[len(seg)-len(f.Payload):]
 	b.frames = append(b.frames, fr)
 	p.pending.size++
-	if p.pending.size >= roundPackets || len(b.arena) >= roundBytes {
+	p.pending.bytes += len(seg)
+	if p.pending.size >= roundPackets || p.pending.bytes >= roundBytes {
 		p.dispatchLocked(false)
 	}
 	return false
 }
 
-func (p *run) dispatch(final bool) {
+// dispatch sends the pending round on (the live ticker).
+func (p *run) dispatch() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.dispatchLocked(final)
+	if !p.stopped {
+		p.dispatchLocked(false)
+	}
+}
+
+// stop sends the final round: shards close every flow.
+func (p *run) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	p.dispatchLocked(true)
 }
 
 func (p *run) dispatchLocked(final bool) {
@@ -255,7 +292,7 @@ func (p *run) tick() (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				p.dispatch(false)
+				p.dispatch()
 			}
 		}
 	}()
@@ -322,19 +359,15 @@ func (p *run) merge(out io.Writer) error {
 	}
 }
 
-// key orders records deterministically across shards.
+// key orders records deterministically, whatever the number of shards.
 type key struct {
 	index uint64 // the packet (or round end) that completed the entry
-	shard int
-	flow  uint64
-	n     uint64
+	flow  uint64 // the index of the flow's first packet
+	n     uint64 // the entry's order in its flow
 }
 
 func (a key) compare(b key) int {
 	if c := cmp.Compare(a.index, b.index); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.shard, b.shard); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(a.flow, b.flow); c != 0 {

@@ -98,7 +98,7 @@ func (s *shard) finish() {
 }
 
 func (s *shard) newHandler(f *assemble.Flow) assemble.Handler {
-	em := &flowEmitter{s: s, flow: f.Seq}
+	em := &flowEmitter{s: s, flow: s.index, iface: f.Interface}
 	return s.opts.Registry.NewConn(dissect.FlowInfo{
 		Transport: f.Transport,
 		A:         f.A,
@@ -110,14 +110,18 @@ func (s *shard) newHandler(f *assemble.Flow) assemble.Handler {
 
 // flowEmitter renders one flow's entries into the shard's current round.
 type flowEmitter struct {
-	s    *shard
-	flow uint64
-	n    uint64
+	s     *shard
+	flow  uint64
+	iface int
+	n     uint64
 }
 
 func (em *flowEmitter) Emit(e *entry.Entry) {
 	s := em.s
 	s.entries++
+	if s.opts.Annotate != nil {
+		s.opts.Annotate(e, em.iface)
+	}
 	o := s.cur
 	before := len(o.buf)
 	o.buf = s.opts.Render(o.buf, e)
@@ -129,7 +133,7 @@ func (em *flowEmitter) Emit(e *entry.Entry) {
 	em.n++
 	// b holds only the length until finish fixes it up.
 	o.recs = append(o.recs, record{
-		key: key{index: s.index, shard: s.id, flow: em.flow, n: em.n},
+		key: key{index: s.index, flow: em.flow, n: em.n},
 		b:   o.buf[before:len(o.buf):len(o.buf)][:n],
 	})
 }
