@@ -43,13 +43,25 @@ const hexDigits = "0123456789abcdef"
 // fields and what it holds of the last one). Input that is not a message at
 // all renders as a string or hex.
 func RenderProto(b []byte, maxOut int) (text string, truncated bool) {
+	out, truncated := AppendProto(nil, b, maxOut)
+	return string(out), truncated
+}
+
+// AppendProto appends the rendering of RenderProto to dst, so that a caller
+// rendering many messages can reuse one buffer. At most maxOut bytes are
+// appended.
+func AppendProto(dst, b []byte, maxOut int) (out []byte, truncated bool) {
 	if len(b) == 0 {
-		return "", false
+		return dst, false
 	}
 	if maxOut <= 0 {
-		return "", true
+		return dst, true
 	}
-	r := renderer{max: maxOut, out: make([]byte, 0, min(maxOut, 4*len(b)+8))}
+	base := len(dst)
+	r := renderer{max: maxOut, out: dst[base:]}
+	if cap(r.out) == 0 {
+		r.out = make([]byte, 0, min(maxOut, 4*len(b)+8))
+	}
 	n, fields, ok := scanFields(b, 0, 0)
 	cut := cutField(b[n:]) > 0
 	switch {
@@ -76,7 +88,10 @@ func RenderProto(b []byte, maxOut int) (text string, truncated bool) {
 		r.out = r.out[:runeStart(r.out, maxOut)]
 		r.truncated = true
 	}
-	return string(r.out), r.truncated
+	if base == 0 {
+		return r.out, r.truncated
+	}
+	return append(dst[:base], r.out...), r.truncated
 }
 
 // renderer appends to out until it holds max bytes.

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -275,5 +276,46 @@ func TestGRPCChunkings(t *testing.T) {
 				t.Errorf("entries (-whole +%s):\n%s", name, diff)
 			}
 		})
+	}
+}
+
+// TestGRPCCompressedLarge makes a real call with gzip compression and a
+// message larger than a frame: the parser decompresses within its bounds.
+func TestGRPCCompressedLarge(t *testing.T) {
+	l := serveGRPC(t)
+	conn := dialGRPC(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	name := strings.Repeat("name ", 8000)
+	out := new(wrapperspb.StringValue)
+	if err := conn.Invoke(ctx, "/test.Echo/Unary", wrapperspb.String(name), out, grpc.UseCompressor(gzip.Name)); err != nil {
+		t.Fatal(err)
+	}
+	// And one uncompressed, spanning several DATA frames.
+	if err := conn.Invoke(ctx, "/test.Echo/Unary", wrapperspb.String(name), out); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	rec := l.recordings(t, 1)[0]
+	got := byStream(replay(rec, dissect.DefaultOptions(), plainParser, whole))
+	if len(got) != 2 {
+		t.Fatalf("%d entries", len(got))
+	}
+	for i, e := range got {
+		g := e.GRPC
+		if e.Status != "OK" || g.RequestMessages != 1 || g.ResponseMessages != 1 || len(g.Messages) != 2 {
+			t.Fatalf("call %d: %+v", i, g)
+		}
+		for _, m := range g.Messages {
+			if m.Compressed != (i == 0) || !m.Truncated || !strings.HasPrefix(m.Fields, `1: "`) || len(m.Fields) > maxFieldsText {
+				t.Errorf("call %d %s: compressed %v truncated %v size %d fields %.40q", i, m.Dir, m.Compressed, m.Truncated, m.Size, m.Fields)
+			}
+		}
+	}
+	if m := got[1].GRPC.Messages[0]; m.Size != len(name)+4 || !strings.HasPrefix(m.Fields, `1: "name name`) {
+		t.Errorf("uncompressed request: size %d fields %.40q", m.Size, m.Fields)
+	}
+	if m := got[1].GRPC.Messages[1]; !strings.HasPrefix(m.Fields, `1: "hello name name`) {
+		t.Errorf("uncompressed response: %.40q", m.Fields)
 	}
 }

@@ -50,8 +50,9 @@ type msgReader struct {
 }
 
 // feed consumes message bytes. keepLimit bounds the bytes kept of a message
-// to render; dir and coding (grpc-encoding) describe the direction.
-func (m *msgReader) feed(p []byte, keepLimit int, dir, coding string) {
+// to render; dir and coding (grpc-encoding) describe the direction; scratch
+// is a buffer to render in, reused across messages.
+func (m *msgReader) feed(p []byte, keepLimit int, dir, coding string, scratch *[]byte) {
 	for len(p) > 0 && !m.lost {
 		if m.hdrN < len(m.hdr) {
 			n := copy(m.hdr[m.hdrN:], p)
@@ -60,9 +61,15 @@ func (m *msgReader) feed(p []byte, keepLimit int, dir, coding string) {
 			if m.hdrN < len(m.hdr) {
 				return
 			}
-			m.start(keepLimit)
-			if m.left == 0 {
-				m.end(dir, coding)
+			if m.start(keepLimit); m.lost {
+				return
+			}
+			if m.keeping && uint32(len(p)) >= m.left {
+				// The whole message is here: render it in place.
+				n := m.left
+				m.left = 0
+				m.end(p[:min(int(n), m.limit)], dir, coding, scratch)
+				p = p[n:]
 			}
 			continue
 		}
@@ -72,12 +79,15 @@ func (m *msgReader) feed(p []byte, keepLimit int, dir, coding string) {
 		case m.inWeb:
 			m.web = append(m.web, chunk[:min(len(chunk), maxWebTrailers-len(m.web))]...)
 		case m.keeping:
-			m.keep = append(m.keep, chunk[:min(len(chunk), keepLimit-len(m.keep))]...)
+			if m.keep == nil {
+				m.keep = make([]byte, 0, min(m.limit, int(m.size)))
+			}
+			m.keep = append(m.keep, chunk[:min(len(chunk), m.limit-len(m.keep))]...)
 		}
 		m.left -= n
 		p = p[n:]
 		if m.left == 0 {
-			m.end(dir, coding)
+			m.end(m.keep, dir, coding, scratch)
 		}
 	}
 }
@@ -93,21 +103,20 @@ func (m *msgReader) start(keepLimit int) {
 	m.size = binary.BigEndian.Uint32(m.hdr[1:])
 	m.left = m.size
 	m.inWeb = m.flags&grpcFlagTrailers != 0
+	m.keep = m.keep[:0]
 	if m.inWeb {
 		m.web = m.web[:0]
+		m.keeping = false
 		return
 	}
 	m.count++
 	m.keeping = m.count <= maxMessagesKept
 	m.limit = keepLimit
-	if m.keeping && keepLimit > 0 && m.keep == nil {
-		m.keep = make([]byte, 0, min(keepLimit, int(m.size)))
-	}
-	m.keep = m.keep[:0]
 }
 
-// end completes the current message.
-func (m *msgReader) end(dir, coding string) {
+// end completes the current message, of which data holds the first bytes
+// (when it is one of the first few).
+func (m *msgReader) end(data []byte, dir, coding string, scratch *[]byte) {
 	m.hdrN = 0
 	if m.inWeb || !m.keeping {
 		return
@@ -117,18 +126,23 @@ func (m *msgReader) end(dir, coding string) {
 		Size:       int(m.size),
 		Compressed: m.flags&grpcFlagCompressed != 0,
 	}
-	data, complete := m.keep, len(m.keep) == int(m.size)
+	complete := len(data) == int(m.size)
 	if msg.Compressed {
+		raw := data
 		data, complete = nil, false
-		if c := normCoding(coding); c != "" && len(m.keep) > 0 {
-			if dec, decComplete, ok := decodeBody(c, m.keep, m.limit); ok {
-				data, complete = dec, decComplete && len(m.keep) == int(m.size)
+		if c := normCoding(coding); c != "" && len(raw) > 0 {
+			if dec, decComplete, ok := decodeBody(c, raw, m.limit); ok {
+				data, complete = dec, decComplete && len(raw) == int(m.size)
 			}
 		}
 	}
-	var truncated bool
-	msg.Fields, truncated = grpc.RenderProto(data, maxFieldsText)
+	out, truncated := grpc.AppendProto((*scratch)[:0], data, maxFieldsText)
+	*scratch = out
+	msg.Fields = string(out)
 	msg.Truncated = truncated || !complete && msg.Size > 0
+	if m.msgs == nil {
+		m.msgs = make([]entry.GRPCMessage, 0, maxMessagesKept)
+	}
 	m.msgs = append(m.msgs, msg)
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
+	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 )
 
 // Bounds of one connection's state.
@@ -17,6 +18,8 @@ const (
 	// bigBuffer is the capacity above which a reused buffer is released
 	// after use rather than kept for the next frame.
 	bigBuffer = 64 << 10
+	// maxSpare bounds the body buffers kept for reuse.
+	maxSpare = 4
 )
 
 // halfState is where one direction's byte stream stands.
@@ -100,6 +103,10 @@ type parser struct {
 	goaway   string
 	ended    bool
 	stats    dissect.ParserStats
+
+	tmpl    entry.Entry // the fields every entry of the connection shares
+	spare   [][]byte    // body buffers of completed streams, for reuse
+	scratch []byte      // to render gRPC messages in
 }
 
 func newParser(c *dissect.Conn, emit dissect.Emitter) *parser {
@@ -110,6 +117,7 @@ func newParser(c *dissect.Conn, emit dissect.Emitter) *parser {
 	}
 	p.opts.MaxBody = max(p.opts.MaxBody, 0)
 	p.conn.Opts = &p.opts
+	p.tmpl = *p.conn.NewEntry("", time.Time{})
 	for d := range p.halves {
 		p.halves[d] = &half{dir: dissect.Dir(d), hdec: newHeaderDecoder(), why: whyPlain}
 	}
@@ -646,6 +654,7 @@ func (p *parser) flip() {
 		h.dir = h.dir.Reverse()
 	}
 	p.conn.Client, p.conn.Server = p.conn.Server, p.conn.Client
+	p.tmpl = *p.conn.NewEntry("", time.Time{})
 	for id, s := range p.streams {
 		s.done = true
 		delete(p.streams, id)

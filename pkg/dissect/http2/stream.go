@@ -160,10 +160,10 @@ func (p *parser) data(s *stream, dir dissect.Dir, b []byte) {
 	if s.grpc == grpcYes {
 		s.body[dir].size += int64(len(b))
 	} else {
-		s.body[dir].add(b, p.opts.MaxBody)
+		p.keepBody(&s.body[dir], b)
 	}
 	if s.grpc != grpcNo {
-		s.msgs[dir].feed(b, min(p.opts.MaxBody, maxMessageKeep), dir.String(), s.grpcEnc[dir])
+		s.msgs[dir].feed(b, min(p.opts.MaxBody, maxMessageKeep), dir.String(), s.grpcEnc[dir], &p.scratch)
 	}
 }
 
@@ -388,11 +388,22 @@ func (p *parser) addFields(m *map[string]string, fields []hpack.HeaderField) {
 			continue
 		}
 		if *m == nil {
-			*m = make(map[string]string, len(fields))
+			*m = make(map[string]string, regular(fields))
 		}
 		name := strings.ToLower(f.Name) // no allocation when already lower case
 		addHeader(*m, name, entry.HeaderValue(name, f.Value, p.opts.Redact))
 	}
+}
+
+// regular counts the fields that are not pseudo-headers.
+func regular(fields []hpack.HeaderField) int {
+	n := 0
+	for _, f := range fields {
+		if f.Name != "" && f.Name[0] != ':' {
+			n++
+		}
+	}
+	return n
 }
 
 // addHeader sets a header, joining repeated ones as HTTP/1 would: cookies
@@ -419,7 +430,29 @@ func (p *parser) finish(s *stream, err string) {
 	delete(p.streams, s.id)
 	p.markClosed(s.id)
 	p.stats.Entries++
-	p.emit.Emit(p.entryOf(s, err))
+	e := p.entryOf(s, err)
+	for d := range s.body {
+		p.recycle(s.body[d].keep)
+		p.recycle(s.msgs[d].keep)
+	}
+	p.emit.Emit(e)
+}
+
+// keepBody adds body bytes, taking the buffer for them from the spares.
+func (p *parser) keepBody(b *bodyBuf, data []byte) {
+	if b.keep == nil && p.opts.MaxBody > 0 && len(p.spare) > 0 {
+		b.keep = p.spare[len(p.spare)-1][:0]
+		p.spare = p.spare[:len(p.spare)-1]
+	}
+	b.add(data, p.opts.MaxBody)
+}
+
+// recycle keeps a body buffer of a completed stream for the next one: the
+// entry holds copies of its bytes.
+func (p *parser) recycle(b []byte) {
+	if cap(b) >= 512 && cap(b) <= max(p.opts.MaxBody, maxMessageKeep) && len(p.spare) < maxSpare {
+		p.spare = append(p.spare, b)
+	}
 }
 
 // entryOf builds the entry of a completed (or abandoned) stream.
@@ -429,7 +462,9 @@ func (p *parser) entryOf(s *stream, err string) *entry.Entry {
 	if call {
 		proto = entry.ProtoGRPC
 	}
-	e := p.conn.NewEntry(proto, s.start)
+	e := new(entry.Entry)
+	*e = p.tmpl
+	e.TS, e.Proto = s.start.UTC(), proto
 	e.ElapsedUS = max(0, s.last.Sub(s.start).Microseconds())
 	e.Method, e.Path = s.req.Method, s.req.Target
 	e.Size = s.size
