@@ -203,12 +203,16 @@ type ConnInfo struct {
 // The protocol objects below are filled by the protocols issue; they are
 // declared here so that the schema is one type.
 
-// Redis is one command and its reply.
+// Redis is one command and its reply, or one pushed pub/sub message.
 type Redis struct {
-	Command string   `json:"command"`
-	Args    []string `json:"args,omitempty"`
-	Reply   string   `json:"reply,omitempty"`
-	Type    string   `json:"type,omitempty"`
+	Command string   `json:"command"`         // upper case: GET, HSET, or the push kind (message, pmessage)
+	Args    []string `json:"args,omitempty"`  // the first arguments, each bounded
+	Reply   string   `json:"reply,omitempty"` // the reply, rendered and bounded
+	Type    string   `json:"type,omitempty"`  // the reply's RESP type: simple, error, integer, bulk, array, null, map, push, ...
+	// Channel is the pub/sub channel of a pushed message.
+	Channel string `json:"channel,omitempty"`
+	// Protocol is 2 or 3 (RESP3 after HELLO 3); 0 while unknown.
+	Protocol int `json:"protocol,omitempty"`
 }
 
 // Kafka is one request and its response, paired by correlation id.
@@ -218,27 +222,63 @@ type Kafka struct {
 	APIVersion    int16  `json:"api_version"`
 	CorrelationID int32  `json:"correlation_id"`
 	ClientID      string `json:"client_id,omitempty"`
-	Topic         string `json:"topic,omitempty"`
+	Topic         string `json:"topic,omitempty"` // the first topic named
 	ErrorCode     int16  `json:"error_code,omitempty"`
+	// Error is the name of ErrorCode (UNKNOWN_TOPIC_OR_PARTITION, ...).
+	Error string `json:"error,omitempty"`
+	// Topics lists the topics of the request, or of the response when the
+	// request named none (Metadata for all topics); bounded.
+	Topics []string `json:"topics,omitempty"`
+	// Partitions counts topic partitions across the request's topics.
+	Partitions int `json:"partitions,omitempty"`
+	// GroupID is the consumer group (JoinGroup, Heartbeat, OffsetCommit,
+	// OffsetFetch) or the coordinator key (FindCoordinator).
+	GroupID string `json:"group_id,omitempty"`
+	// Record batches carried by a Produce request or a Fetch response.
+	Batches     int    `json:"batches,omitempty"`
+	Records     int64  `json:"records,omitempty"`
+	RecordBytes int64  `json:"record_bytes,omitempty"`
+	Compression string `json:"compression,omitempty"` // gzip, snappy, lz4, zstd; empty when none
 }
 
-// AMQP is one method (with its content, if any).
+// AMQP is one method (with its content, if any), and for a synchronous
+// method, the reply that answered it.
 type AMQP struct {
-	Method     string `json:"method"`
+	Method     string `json:"method"` // class.method: queue.declare, basic.publish, ...
 	Channel    uint16 `json:"channel"`
 	Exchange   string `json:"exchange,omitempty"`
 	RoutingKey string `json:"routing_key,omitempty"`
 	Queue      string `json:"queue,omitempty"`
 	Body       *Body  `json:"body,omitempty"`
+	// Reply is the method that answered a synchronous one (queue.declare-ok,
+	// or channel.close when the server refused it).
+	Reply       string `json:"reply,omitempty"`
+	ReplyCode   int    `json:"reply_code,omitempty"` // of a close or a basic.return
+	ReplyText   string `json:"reply_text,omitempty"`
+	ConsumerTag string `json:"consumer_tag,omitempty"`
+	DeliveryTag uint64 `json:"delivery_tag,omitempty"`
+	// Properties are the content header's basic properties (content-type,
+	// delivery-mode, ...) and its headers table as "headers.NAME"; bounded.
+	Properties map[string]string `json:"properties,omitempty"`
 }
 
 // Postgres is one statement and its outcome.
 type Postgres struct {
 	Query    string `json:"query"`
-	Command  string `json:"command,omitempty"`
+	Command  string `json:"command,omitempty"` // the CommandComplete tag: "INSERT 0 1"
 	Rows     int64  `json:"rows,omitempty"`
-	Error    string `json:"error"`
+	Error    string `json:"error"` // the ErrorResponse message
 	SQLState string `json:"sqlstate,omitempty"`
+	// Protocol is "simple" (Query) or "extended" (Parse/Bind/Execute).
+	Protocol string `json:"protocol,omitempty"`
+	// Statement names the prepared statement of an extended-protocol
+	// Execute; empty for the unnamed one.
+	Statement string `json:"statement,omitempty"`
+	Params    int    `json:"params,omitempty"` // parameters bound
+	// User, Database and Application come from the startup message.
+	User        string `json:"user,omitempty"`
+	Database    string `json:"database,omitempty"`
+	Application string `json:"application,omitempty"`
 }
 
 // MySQL is one command and its outcome.

@@ -211,6 +211,8 @@ func appendRedis(dst []byte, r *entry.Redis) []byte {
 	dst = appendOptStrings(dst, `,"args":`, r.Args)
 	dst = appendOptString(dst, `,"reply":`, r.Reply)
 	dst = appendOptString(dst, `,"type":`, r.Type)
+	dst = appendOptString(dst, `,"channel":`, r.Channel)
+	dst = appendOptInt(dst, `,"protocol":`, int64(r.Protocol))
 	return append(dst, '}')
 }
 
@@ -222,6 +224,14 @@ func appendKafka(dst []byte, k *entry.Kafka) []byte {
 	dst = appendOptString(dst, `,"client_id":`, k.ClientID)
 	dst = appendOptString(dst, `,"topic":`, k.Topic)
 	dst = appendOptInt(dst, `,"error_code":`, int64(k.ErrorCode))
+	dst = appendOptString(dst, `,"error":`, k.Error)
+	dst = appendOptStrings(dst, `,"topics":`, k.Topics)
+	dst = appendOptInt(dst, `,"partitions":`, int64(k.Partitions))
+	dst = appendOptString(dst, `,"group_id":`, k.GroupID)
+	dst = appendOptInt(dst, `,"batches":`, int64(k.Batches))
+	dst = appendOptInt(dst, `,"records":`, k.Records)
+	dst = appendOptInt(dst, `,"record_bytes":`, k.RecordBytes)
+	dst = appendOptString(dst, `,"compression":`, k.Compression)
 	return append(dst, '}')
 }
 
@@ -234,6 +244,14 @@ func appendAMQP(dst []byte, a *entry.AMQP) []byte {
 	if a.Body != nil {
 		dst = appendBody(append(dst, `,"body":`...), a.Body)
 	}
+	dst = appendOptString(dst, `,"reply":`, a.Reply)
+	dst = appendOptInt(dst, `,"reply_code":`, int64(a.ReplyCode))
+	dst = appendOptString(dst, `,"reply_text":`, a.ReplyText)
+	dst = appendOptString(dst, `,"consumer_tag":`, a.ConsumerTag)
+	if a.DeliveryTag != 0 {
+		dst = appendUint(append(dst, `,"delivery_tag":`...), a.DeliveryTag)
+	}
+	dst = appendOptMap(dst, `,"properties":`, a.Properties)
 	return append(dst, '}')
 }
 
@@ -243,6 +261,12 @@ func appendPostgres(dst []byte, p *entry.Postgres) []byte {
 	dst = appendOptInt(dst, `,"rows":`, p.Rows)
 	dst = appendString(append(dst, `,"error":`...), p.Error)
 	dst = appendOptString(dst, `,"sqlstate":`, p.SQLState)
+	dst = appendOptString(dst, `,"protocol":`, p.Protocol)
+	dst = appendOptString(dst, `,"statement":`, p.Statement)
+	dst = appendOptInt(dst, `,"params":`, int64(p.Params))
+	dst = appendOptString(dst, `,"user":`, p.User)
+	dst = appendOptString(dst, `,"database":`, p.Database)
+	dst = appendOptString(dst, `,"application":`, p.Application)
 	return append(dst, '}')
 }
 
