@@ -21,6 +21,7 @@ const (
 type Registry struct {
 	protos []*Protocol
 	opts   *Options
+	enrich []func(*entry.Entry) // the protocols' Enrich hooks, in order
 }
 
 // NewRegistry returns a registry of protos with opts.
@@ -28,6 +29,9 @@ func NewRegistry(opts Options, protos ...Protocol) *Registry {
 	r := &Registry{opts: &opts}
 	for i := range protos {
 		r.protos = append(r.protos, &protos[i])
+		if protos[i].Enrich != nil {
+			r.enrich = append(r.enrich, protos[i].Enrich)
+		}
 	}
 	return r
 }
@@ -111,10 +115,14 @@ func (r *Registry) NewConn(info FlowInfo, emit Emitter) *ConnHandler {
 // Proto names the protocol detected so far, or "".
 func (c *ConnHandler) Proto() string { return c.proto }
 
-// Emit assigns the entry its id and passes it on.
+// Emit assigns the entry its id, lets the registry's Enrich hooks see it,
+// and passes it on.
 func (c *ConnHandler) Emit(e *entry.Entry) {
 	c.n++
 	e.ID = c.info.ID + "-" + strconv.Itoa(c.n)
+	for _, f := range c.reg.enrich {
+		f(e)
+	}
 	c.emit.Emit(e)
 }
 

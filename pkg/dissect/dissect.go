@@ -133,6 +133,11 @@ type Protocol struct {
 	NewStream func(c *Conn, emit Emitter) StreamParser
 	// NewDatagram builds a UDP parser; nil when the protocol has no UDP form.
 	NewDatagram func(c *Conn, emit Emitter) DatagramParser
+	// Enrich, when set, sees every entry that any parser of the registry
+	// emits, before it is passed on, and may rewrite it: a protocol carried
+	// inside another one (GraphQL over HTTP) has Enrich and no parsers. It
+	// must be cheap for entries it does not concern.
+	Enrich func(e *entry.Entry)
 }
 
 // HasPort reports whether p lists port as one of its usual ports.
