@@ -7,6 +7,14 @@
 // next start line after a capture gap or a mid-stream start, and hands the
 // connection to another parser after a 101 Switching Protocols (h2c) through
 // the hooks given to NewProtocol.
+//
+// Entries: TS is when the request's first byte was seen, ElapsedUS runs to
+// the last byte of the final response (for a close-delimited body, the last
+// byte before the connection closed). Size counts every byte each side sent
+// for the exchange, heads, chunk framing and 1xx responses included. A
+// request that got no response is emitted at End (or when the pipelining
+// bound drops it) with Error "no response" and no Status; a response whose
+// request the capture missed is dropped and counted in Stats.
 package http1
 
 import (
