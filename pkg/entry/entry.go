@@ -281,33 +281,77 @@ type Postgres struct {
 	Application string `json:"application,omitempty"`
 }
 
-// MySQL is one command and its outcome.
+// MySQL is one command and its outcome. The connection phase (greeting,
+// login, authentication) is one entry too, with Command "Handshake".
 type MySQL struct {
-	Command string `json:"command"`
-	Query   string `json:"query,omitempty"`
-	Rows    int64  `json:"rows,omitempty"`
-	Error   string `json:"error,omitempty"`
+	Command string `json:"command"`         // COM_QUERY, COM_STMT_EXECUTE, ..., Handshake
+	Query   string `json:"query,omitempty"` // SQL text (bounded); for an execute, the prepared text
+	Rows    int64  `json:"rows,omitempty"`  // rows returned, over every result set
+	Error   string `json:"error,omitempty"` // the ERR packet's message
+	// Code and SQLState are the ERR packet's error code and SQL state.
+	Code     int    `json:"code,omitempty"`
+	SQLState string `json:"sqlstate,omitempty"`
+	// Affected, InsertID and Warnings come from the OK packet.
+	Affected int64 `json:"affected,omitempty"`
+	InsertID int64 `json:"insert_id,omitempty"`
+	Warnings int   `json:"warnings,omitempty"`
+	Columns  int   `json:"columns,omitempty"` // columns of the (first) result set
+	// Results counts result sets when a command returned more than one.
+	Results int `json:"results,omitempty"`
+	// Statement is the prepared statement id; Params its parameter count.
+	Statement uint32 `json:"statement,omitempty"`
+	Params    int    `json:"params,omitempty"`
+	// Truncated says Query holds only the start of the SQL text.
+	Truncated bool `json:"truncated,omitempty"`
+	// User, Database and ServerVersion come from the handshake (Database
+	// also from COM_INIT_DB).
+	User          string `json:"user,omitempty"`
+	Database      string `json:"database,omitempty"`
+	ServerVersion string `json:"server_version,omitempty"`
 }
 
 // GraphQL is one operation carried over HTTP.
 type GraphQL struct {
 	Operation string   `json:"operation"` // query, mutation, subscription
 	Name      string   `json:"name,omitempty"`
-	Errors    []string `json:"errors,omitempty"`
+	Errors    []string `json:"errors,omitempty"` // the first few error messages, bounded
+	// ErrorCount is the length of the response's errors array.
+	ErrorCount int `json:"error_count,omitempty"`
+	// Fields names the operation's top-level fields (the first few).
+	Fields []string `json:"fields,omitempty"`
+	// Batch counts the operations of a batched request (a JSON array),
+	// when it has more than one; the entry describes the first.
+	Batch int `json:"batch,omitempty"`
 }
 
-// WS is one WebSocket message.
+// WS is one WebSocket message: a data message reassembled from its
+// fragments, or a control frame.
 type WS struct {
-	Opcode    string `json:"opcode"`
-	Dir       string `json:"dir"`
+	Opcode    string `json:"opcode"` // text, binary, close, ping, pong
+	Dir       string `json:"dir"`    // who sent it: "client" or "server"
 	CloseCode int    `json:"close_code,omitempty"`
-	Payload   Body   `json:"payload"`
+	// Payload is the unmasked (and inflated) payload, bounded; for a close
+	// frame, the payload after the code.
+	Payload     Body   `json:"payload"`
+	CloseReason string `json:"close_reason,omitempty"`
+	// Frames counts the frames of a fragmented message (when more than one).
+	Frames int `json:"frames,omitempty"`
+	// Compressed says the message was sent with permessage-deflate.
+	Compressed bool `json:"compressed,omitempty"`
 }
 
 // TLSInfo is what the handshake shows of a TLS connection.
 type TLSInfo struct {
 	SNI     string   `json:"sni,omitempty"`
-	ALPN    []string `json:"alpn,omitempty"`
-	Version string   `json:"version,omitempty"`
-	Cipher  string   `json:"cipher,omitempty"`
+	ALPN    []string `json:"alpn,omitempty"`    // protocols the client offered
+	Version string   `json:"version,omitempty"` // negotiated: TLS 1.3, TLS 1.2, ...
+	Cipher  string   `json:"cipher,omitempty"`  // negotiated cipher suite
+	// ALPNSelected is the protocol the server chose, when the handshake
+	// shows it in clear (TLS 1.2; TLS 1.3 encrypts it).
+	ALPNSelected string `json:"alpn_selected,omitempty"`
+	// Resumed says the server accepted a session resumption (PSK, ticket
+	// or session id).
+	Resumed bool `json:"resumed,omitempty"`
+	// Alert is the first alert seen in clear, e.g. "handshake_failure".
+	Alert string `json:"alert,omitempty"`
 }

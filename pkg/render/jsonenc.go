@@ -275,6 +275,21 @@ func appendMySQL(dst []byte, m *entry.MySQL) []byte {
 	dst = appendOptString(dst, `,"query":`, m.Query)
 	dst = appendOptInt(dst, `,"rows":`, m.Rows)
 	dst = appendOptString(dst, `,"error":`, m.Error)
+	dst = appendOptInt(dst, `,"code":`, int64(m.Code))
+	dst = appendOptString(dst, `,"sqlstate":`, m.SQLState)
+	dst = appendOptInt(dst, `,"affected":`, m.Affected)
+	dst = appendOptInt(dst, `,"insert_id":`, m.InsertID)
+	dst = appendOptInt(dst, `,"warnings":`, int64(m.Warnings))
+	dst = appendOptInt(dst, `,"columns":`, int64(m.Columns))
+	dst = appendOptInt(dst, `,"results":`, int64(m.Results))
+	dst = appendOptInt(dst, `,"statement":`, int64(m.Statement))
+	dst = appendOptInt(dst, `,"params":`, int64(m.Params))
+	if m.Truncated {
+		dst = append(dst, `,"truncated":true`...)
+	}
+	dst = appendOptString(dst, `,"user":`, m.User)
+	dst = appendOptString(dst, `,"database":`, m.Database)
+	dst = appendOptString(dst, `,"server_version":`, m.ServerVersion)
 	return append(dst, '}')
 }
 
@@ -282,6 +297,9 @@ func appendGraphQL(dst []byte, g *entry.GraphQL) []byte {
 	dst = appendString(append(dst, `{"operation":`...), g.Operation)
 	dst = appendOptString(dst, `,"name":`, g.Name)
 	dst = appendOptStrings(dst, `,"errors":`, g.Errors)
+	dst = appendOptInt(dst, `,"error_count":`, int64(g.ErrorCount))
+	dst = appendOptStrings(dst, `,"fields":`, g.Fields)
+	dst = appendOptInt(dst, `,"batch":`, int64(g.Batch))
 	return append(dst, '}')
 }
 
@@ -290,6 +308,11 @@ func appendWS(dst []byte, w *entry.WS) []byte {
 	dst = appendString(append(dst, `,"dir":`...), w.Dir)
 	dst = appendOptInt(dst, `,"close_code":`, int64(w.CloseCode))
 	dst = appendBody(append(dst, `,"payload":`...), &w.Payload)
+	dst = appendOptString(dst, `,"close_reason":`, w.CloseReason)
+	dst = appendOptInt(dst, `,"frames":`, int64(w.Frames))
+	if w.Compressed {
+		dst = append(dst, `,"compressed":true`...)
+	}
 	return append(dst, '}')
 }
 
@@ -301,6 +324,11 @@ func appendTLSInfo(dst []byte, t *entry.TLSInfo) []byte {
 	dst = appendOptStrings(dst, `,"alpn":`, t.ALPN)
 	dst = appendOptString(dst, `,"version":`, t.Version)
 	dst = appendOptString(dst, `,"cipher":`, t.Cipher)
+	dst = appendOptString(dst, `,"alpn_selected":`, t.ALPNSelected)
+	if t.Resumed {
+		dst = append(dst, `,"resumed":true`...)
+	}
+	dst = appendOptString(dst, `,"alert":`, t.Alert)
 	if len(dst) == start {
 		return append(dst, "{}"...)
 	}
