@@ -127,6 +127,9 @@ func teardownNetwork(ctx context.Context, l layout) error {
 	var errs []error
 	for i := 1; i <= maxNodes; i++ {
 		n := newNode(l, i)
+		if n.hostVeth != "" {
+			errs = append(errs, deleteLink(ctx, n.hostVeth))
+		}
 		if n.netns != "" {
 			errs = append(errs, removeNetns(n.netns))
 		}
@@ -135,9 +138,6 @@ func teardownNetwork(ctx context.Context, l layout) error {
 			errs = append(errs, deleteLink(ctx, port))
 		}
 		errs = append(errs, deleteLink(ctx, n.cniBridge))
-		if n.hostVeth != "" {
-			errs = append(errs, deleteLink(ctx, n.hostVeth))
-		}
 	}
 	// The service route goes with shark0; the unreachable ones stay until deleted.
 	errs = append(errs, deleteLink(ctx, nodeBridge))
@@ -162,11 +162,16 @@ func linkExists(name string) bool {
 	return err == nil
 }
 
+// deleteLink deletes an interface of the host. One that is gone, or goes while
+// we try (a veth whose peer's namespace was just destroyed), is fine.
 func deleteLink(ctx context.Context, name string) error {
 	if !linkExists(name) {
 		return nil
 	}
-	return runCmd(ctx, "ip", "link", "del", name)
+	if err := runCmd(ctx, "ip", "link", "del", name); err != nil && linkExists(name) {
+		return err
+	}
+	return nil
 }
 
 // bridgePorts lists the interfaces enslaved to a bridge of the host.
