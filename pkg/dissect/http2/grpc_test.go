@@ -319,3 +319,21 @@ func TestGRPCCompressedLarge(t *testing.T) {
 		t.Errorf("uncompressed response: %.40q", m.Fields)
 	}
 }
+
+// TestGRPCDirectionLag delivers all of the server's bytes before any of the
+// client's, as a capture may when one direction's packets are held back:
+// the same calls come out.
+func TestGRPCDirectionLag(t *testing.T) {
+	rec := recordGRPC(t)
+	lagged := recording{
+		{dir: dissect.ServerToClient, data: rec.bytes(dissect.ServerToClient)},
+		{dir: dissect.ClientToServer, data: rec.bytes(dissect.ClientToServer)},
+	}
+	var views []grpcView
+	for _, e := range byStream(replay(lagged, dissect.DefaultOptions(), plainParser, whole)) {
+		views = append(views, grpcViewOf(e))
+	}
+	if diff := cmp.Diff(wantGRPC(), views); diff != "" {
+		t.Errorf("entries (-want +got):\n%s", diff)
+	}
+}

@@ -351,7 +351,7 @@ func (p *parser) frames(h *half, data []byte, ts time.Time) int {
 // header's bytes are searched again for a boundary.
 func (p *parser) loseSync(h *half) {
 	p.stats.Resyncs++
-	p.abandonFrame(h, errGap)
+	p.abandonFrame(h, errBlockBroken)
 	h.state = stSync
 	h.rs = append(h.rs[:0], h.hdr[:]...)
 	p.hpackLost(h, whyPlain)
@@ -396,9 +396,9 @@ func (p *parser) beginFrame(h *half, ts time.Time) {
 		h.phase, h.left = phPrefix, fh.prefixLen()
 	case frameContinuation:
 		if !h.blk.active {
-			// The start of this block was not captured, and what it
-			// added to the dynamic table is unknown.
-			p.hpackLost(h, whyMid)
+			// The start of this block was lost, and what it added to
+			// the dynamic table is unknown.
+			p.hpackLost(h, whyPlain)
 			h.phase, h.left = phSkip, fh.length
 			break
 		}
