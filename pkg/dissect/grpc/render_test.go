@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -155,6 +156,20 @@ func TestRenderProtoBounds(t *testing.T) {
 	}
 }
 
+// TestRenderDescriptor renders a real nested message and spot-checks it.
+func TestRenderDescriptor(t *testing.T) {
+	fd := mustMarshal(t, protodesc.ToFileDescriptorProto(wrapperspb.File_google_protobuf_wrappers_proto))
+	got, truncated := RenderProto(fd, 1<<20)
+	for _, want := range []string{`1: "google/protobuf/wrappers.proto"`, `2: "google.protobuf"`, `4: {1: "DoubleValue" 2: {1: "value" 3: 1 4: 1 5: 1 10: "value"}}`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %s in %s", want, got)
+		}
+	}
+	if truncated {
+		t.Error("truncated")
+	}
+}
+
 func TestCodeName(t *testing.T) {
 	for code, want := range map[int]string{0: "OK", 1: "CANCELLED", 5: "NOT_FOUND", 16: "UNAUTHENTICATED", 17: "CODE_17", -1: "CODE_-1"} {
 		if got := CodeName(code); got != want {
@@ -169,6 +184,10 @@ func FuzzRenderProto(f *testing.F) {
 	f.Add(mustMarshal(f, wrapperspb.String("hello")), 16)
 	f.Add([]byte(`{"json":true}`), 8)
 	f.Add([]byte{0x0a, 0x80, 0x80, 0x80, 0x80, 0x10}, 1024)
+	// A real, deeply nested message: the descriptor of wrappers.proto.
+	fd := mustMarshal(f, protodesc.ToFileDescriptorProto(wrapperspb.File_google_protobuf_wrappers_proto))
+	f.Add(fd, 1<<16-1)
+	f.Add(fd[:len(fd)/2], 300)
 	f.Fuzz(func(t *testing.T, b []byte, maxOut int) {
 		maxOut %= 1 << 16
 		got, truncated := RenderProto(b, maxOut)
