@@ -15,7 +15,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=hack/lib/netns.sh
 source "$ROOT/hack/lib/netns.sh"
 
-TESTDATA=$ROOT/testdata
+TESTDATA=${TESTDATA_OUT:-$ROOT/testdata} # TESTDATA_OUT: record elsewhere (tests)
 HTTP=127.0.0.1:8080     # HTTP/1.1 API
 H2C=127.0.0.1:8081      # h2c: prior knowledge and Upgrade
 H2C_MID=127.0.0.1:8082  # h2c, captured mid-connection
