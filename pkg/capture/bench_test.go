@@ -76,6 +76,14 @@ func reportPerPacket(b *testing.B, packets int) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(packets), "ns/pkt")
 }
 
+// reportCPU reports MB per CPU second (all threads, GC included): the
+// number to trust when other processes compete for the cores.
+func reportCPU(b *testing.B, bytes int64, cpu time.Duration) {
+	if cpu > 0 {
+		b.ReportMetric(float64(bytes)*float64(b.N)/1e6/cpu.Seconds(), "MB/cpu-s")
+	}
+}
+
 func readOurs(b *testing.B, file []byte, decode bool) int {
 	src, err := NewReader(bytes.NewReader(file))
 	if err != nil {
@@ -132,11 +140,13 @@ func readGopacket(b *testing.B, r zeroCopyReader, decode bool) int {
 func benchRead(b *testing.B, file []byte, packets int, read func() int) {
 	b.SetBytes(int64(len(file)))
 	b.ReportAllocs()
+	cpu := processCPU()
 	for b.Loop() {
 		if n := read(); n != packets {
 			b.Fatalf("read %d packets, want %d", n, packets)
 		}
 	}
+	reportCPU(b, int64(len(file)), processCPU()-cpu)
 	reportPerPacket(b, packets)
 }
 
@@ -203,6 +213,7 @@ func BenchmarkDecode(b *testing.B) {
 			var f Frame
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
+			cpu := processCPU()
 			for b.Loop() {
 				for i := range pkts {
 					if !d.Decode(&pkts[i], &f) {
@@ -210,6 +221,7 @@ func BenchmarkDecode(b *testing.B) {
 					}
 				}
 			}
+			reportCPU(b, int64(size), processCPU()-cpu)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(pkts)), "ns/pkt")
 		})
 	}
