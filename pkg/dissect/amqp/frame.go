@@ -377,4 +377,3 @@ func bounded(b []byte) string {
 	}
 	return string(b)
 }
-

@@ -13,28 +13,28 @@ const (
 type argKind uint8
 
 const (
-	argNone          argKind = iota
-	argStart                 // connection.start: version, server-properties, mechanisms, locales
-	argStartOk               // connection.start-ok: client-properties, mechanism, response (never read), locale
-	argOpen                  // connection.open: virtual-host
-	argClose                 // connection.close, channel.close: reply-code, reply-text, class, method
-	argExchangeDeclare       // reserved, exchange, type, bits, arguments
-	argExchangeDelete        // reserved, exchange, bits
-	argExchangeBind          // reserved, destination, source, routing-key, bits, arguments
-	argQueueDeclare          // reserved, queue, bits, arguments
-	argQueueDeclareOk        // queue, message-count, consumer-count
-	argQueueBind             // reserved, queue, exchange, routing-key, bits, arguments
-	argQueuePurge            // reserved, queue, bits (purge, delete)
-	argQueueUnbind           // reserved, queue, exchange, routing-key, arguments
-	argConsume               // reserved, queue, consumer-tag, bits, arguments
-	argConsumerTag           // consumer-tag (consume-ok, cancel-ok), cancel: consumer-tag, no-wait
-	argPublish               // reserved, exchange, routing-key, bits
-	argReturn                // reply-code, reply-text, exchange, routing-key
-	argDeliver               // consumer-tag, delivery-tag, redelivered, exchange, routing-key
-	argGet                   // reserved, queue, no-ack
-	argGetOk                 // delivery-tag, redelivered, exchange, routing-key, message-count
-	argDeliveryTag           // ack, reject, nack: delivery-tag, bits
-	argNowaitOnly            // confirm.select: no-wait
+	argNone            argKind = iota
+	argStart                   // connection.start: version, server-properties, mechanisms, locales
+	argStartOk                 // connection.start-ok: client-properties, mechanism, response (never read), locale
+	argOpen                    // connection.open: virtual-host
+	argClose                   // connection.close, channel.close: reply-code, reply-text, class, method
+	argExchangeDeclare         // reserved, exchange, type, bits, arguments
+	argExchangeDelete          // reserved, exchange, bits
+	argExchangeBind            // reserved, destination, source, routing-key, bits, arguments
+	argQueueDeclare            // reserved, queue, bits, arguments
+	argQueueDeclareOk          // queue, message-count, consumer-count
+	argQueueBind               // reserved, queue, exchange, routing-key, bits, arguments
+	argQueuePurge              // reserved, queue, bits (purge, delete)
+	argQueueUnbind             // reserved, queue, exchange, routing-key, arguments
+	argConsume                 // reserved, queue, consumer-tag, bits, arguments
+	argConsumerTag             // consumer-tag (consume-ok, cancel-ok), cancel: consumer-tag, no-wait
+	argPublish                 // reserved, exchange, routing-key, bits
+	argReturn                  // reply-code, reply-text, exchange, routing-key
+	argDeliver                 // consumer-tag, delivery-tag, redelivered, exchange, routing-key
+	argGet                     // reserved, queue, no-ack
+	argGetOk                   // delivery-tag, redelivered, exchange, routing-key, message-count
+	argDeliveryTag             // ack, reject, nack: delivery-tag, bits
+	argNowaitOnly              // confirm.select: no-wait
 )
 
 // method describes one class.method of AMQP 0-9-1.
