@@ -49,6 +49,8 @@ type Source interface {
 	Next(p *Packet) error
 	// Interfaces lists the interfaces seen so far.
 	Interfaces() []Interface
+	// Close releases the source. It may be called while another goroutine
+	// is blocked in Next, to unblock it where the input allows.
 	Close() error
 }
 

@@ -89,13 +89,14 @@ func notCapture(br *bufio.Reader) error {
 	return fmt.Errorf("%w (starts with %q)", ErrNotCapture, head)
 }
 
-// closeSource makes later reads fail and closes the underlying file.
+// closeSource makes later reads fail and closes the underlying file. It may
+// run while another goroutine is blocked in Next (that is how a cancelled
+// pipeline unblocks a quiet pipe), so it touches only the atomic flag and
+// the closer, never the stream's buffer state.
 func closeSource(s *stream, closer io.Closer) error {
-	if s.err == errClosed {
+	if s.closed.Swap(true) {
 		return nil
 	}
-	s.err = errClosed
-	s.pending = 0
 	if closer != nil {
 		return closer.Close()
 	}

@@ -21,7 +21,7 @@ const (
 
 // pcapReader reads the classic pcap format.
 type pcapReader struct {
-	s       stream
+	s       *stream
 	closer  io.Closer
 	order   byteOrder
 	fracMul int64 // nanoseconds per unit of the timestamp fraction
@@ -43,7 +43,7 @@ func pcapMagic(b []byte) (byteOrder, bool) {
 	return littleEndian, false
 }
 
-func newPcapReader(s stream, order byteOrder, closer io.Closer) (*pcapReader, error) {
+func newPcapReader(s *stream, order byteOrder, closer io.Closer) (*pcapReader, error) {
 	r := &pcapReader{s: s, closer: closer, order: order, fracMul: 1000, recLen: pcapRecordLen}
 	h, err := r.s.take(pcapFileHeaderLen, "pcap file header")
 	if err != nil {
@@ -69,6 +69,9 @@ func newPcapReader(s stream, order byteOrder, closer io.Closer) (*pcapReader, er
 
 // Next implements Source.
 func (r *pcapReader) Next(p *Packet) error {
+	if r.s.closed.Load() {
+		return errClosed
+	}
 	if r.s.err != nil {
 		return r.s.err
 	}
@@ -99,4 +102,4 @@ func (r *pcapReader) Next(p *Packet) error {
 func (r *pcapReader) Interfaces() []Interface { return r.ifaces[:len(r.ifaces):len(r.ifaces)] }
 
 // Close implements Source.
-func (r *pcapReader) Close() error { return closeSource(&r.s, r.closer) }
+func (r *pcapReader) Close() error { return closeSource(r.s, r.closer) }

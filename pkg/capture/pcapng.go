@@ -41,7 +41,7 @@ const (
 // section are relative to it; Packet.Interface indexes all interfaces
 // seen so far, across sections.
 type pcapngReader struct {
-	s      stream
+	s      *stream
 	closer io.Closer
 	order  byteOrder
 	ifaces []Interface
@@ -50,7 +50,7 @@ type pcapngReader struct {
 	lastTS time.Time // for simple packet blocks, which carry no timestamp
 }
 
-func newPcapngReader(s stream, closer io.Closer) (*pcapngReader, error) {
+func newPcapngReader(s *stream, closer io.Closer) (*pcapngReader, error) {
 	r := &pcapngReader{s: s, closer: closer}
 	if err := r.section(true); err != nil {
 		return nil, err
@@ -111,6 +111,9 @@ func (r *pcapngReader) block(h []byte, what string, minLen uint32) ([]byte, erro
 
 // Next implements Source.
 func (r *pcapngReader) Next(p *Packet) error {
+	if r.s.closed.Load() {
+		return errClosed
+	}
 	if r.s.err != nil {
 		return r.s.err
 	}
@@ -275,4 +278,4 @@ func (r *pcapngReader) ifaceIndex(id uint32) (int, error) {
 func (r *pcapngReader) Interfaces() []Interface { return r.ifaces[:len(r.ifaces):len(r.ifaces)] }
 
 // Close implements Source.
-func (r *pcapngReader) Close() error { return closeSource(&r.s, r.closer) }
+func (r *pcapngReader) Close() error { return closeSource(r.s, r.closer) }

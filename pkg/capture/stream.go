@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 )
 
 const (
@@ -33,9 +34,10 @@ type stream struct {
 	pending int   // length of the record handed out last, not yet discarded
 	off     int64 // stream offset of the first byte not yet discarded
 	err     error // sticky: once set, every later call returns it
+	closed  atomic.Bool
 }
 
-func newStream(br *bufio.Reader) stream { return stream{br: br} }
+func newStream(br *bufio.Reader) *stream { return &stream{br: br} }
 
 // release discards the record handed out by the previous call.
 func (s *stream) release() {
@@ -50,6 +52,9 @@ func (s *stream) release() {
 // begin releases the previous record and peeks the first n bytes of the
 // next one. A clean end of input between records is io.EOF.
 func (s *stream) begin(n int, what string) ([]byte, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
 	s.release()
 	b, err := s.br.Peek(n)
 	if err == nil {
