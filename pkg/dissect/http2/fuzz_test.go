@@ -111,7 +111,7 @@ func checkBounds(t *testing.T, p *parser) {
 	for _, s := range p.streams {
 		for d := range s.body {
 			if len(s.body[d].keep) > p.opts.MaxBody || len(s.msgs[d].keep) > maxMessageKeep ||
-				len(s.msgs[d].msgs) > maxMessagesKept || len(s.msgs[d].web) > maxWebTrailers {
+				s.msgs[d].kept > maxMessagesKept || len(s.msgs[d].web) > maxWebTrailers {
 				t.Fatalf("stream %d keeps too much", s.id)
 			}
 		}

@@ -44,7 +44,8 @@ type msgReader struct {
 	keeping bool   // the current message is one of the first few
 	limit   int    // bytes of it to keep
 	keep    []byte // its first bytes
-	msgs    []entry.GRPCMessage
+	msgs    [maxMessagesKept]entry.GRPCMessage
+	kept    int    // of msgs
 	web     []byte // a grpc-web trailers frame
 	inWeb   bool
 }
@@ -140,10 +141,8 @@ func (m *msgReader) end(data []byte, dir, coding string, scratch *[]byte) {
 	*scratch = out
 	msg.Fields = string(out)
 	msg.Truncated = truncated || !complete && msg.Size > 0
-	if m.msgs == nil {
-		m.msgs = make([]entry.GRPCMessage, 0, maxMessagesKept)
-	}
-	m.msgs = append(m.msgs, msg)
+	m.msgs[m.kept] = msg
+	m.kept++
 }
 
 // hole stops the reader: message boundaries are lost with the bytes.

@@ -483,7 +483,7 @@ func (p *parser) entryOf(s *stream, err string) *entry.Entry {
 		s.resp.Body = p.body(s, dissect.ServerToClient, call)
 		h.Response = &s.resp
 		if s.resp.Status > 0 {
-			e.Status = strconv.Itoa(s.resp.Status)
+			e.Status = statusText(s.resp.Status)
 		}
 	}
 	e.HTTP = h
@@ -492,6 +492,22 @@ func (p *parser) entryOf(s *stream, err string) *entry.Entry {
 		e.Status = e.GRPC.Status
 	}
 	return e
+}
+
+// statusTexts are the decimal forms of the HTTP status codes, made once so
+// that entries do not allocate them.
+var statusTexts = func() (t [600]string) {
+	for i := 100; i < len(t); i++ {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func statusText(code int) string {
+	if code >= 100 && code < len(statusTexts) {
+		return statusTexts[code]
+	}
+	return strconv.Itoa(code)
 }
 
 // body renders one side's body. A gRPC body is rendered as messages
@@ -522,7 +538,7 @@ func (p *parser) grpcOf(s *stream) *entry.GRPC {
 	if code := grpcStatus(s.resp.Trailers, s.resp.Headers); code >= 0 {
 		g.Code, g.Status = code, grpc.CodeName(code)
 	} else if s.respSeen && s.resp.Status != 200 && s.resp.Status != 0 {
-		g.Status = strconv.Itoa(s.resp.Status)
+		g.Status = statusText(s.resp.Status)
 	}
 	msg, ok := s.resp.Trailers["grpc-message"]
 	if !ok {
@@ -531,9 +547,9 @@ func (p *parser) grpcOf(s *stream) *entry.GRPC {
 	g.Message = percentDecode(msg)
 	req, resp := &s.msgs[dissect.ClientToServer], &s.msgs[dissect.ServerToClient]
 	g.RequestMessages, g.ResponseMessages = req.count, resp.count
-	if n := len(req.msgs) + len(resp.msgs); n > 0 {
+	if n := req.kept + resp.kept; n > 0 {
 		g.Messages = make([]entry.GRPCMessage, 0, n)
-		g.Messages = append(append(g.Messages, req.msgs...), resp.msgs...)
+		g.Messages = append(append(g.Messages, req.msgs[:req.kept]...), resp.msgs[:resp.kept]...)
 	}
 	return g
 }
