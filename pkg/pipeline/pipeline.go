@@ -51,6 +51,10 @@ type Options struct {
 	// on the wall clock.
 	Live          bool
 	FlushInterval time.Duration
+	// RoundStats, if set, receives a shard's assembler counters after each
+	// round it processed, on that shard's goroutine, so that a live caller
+	// can export them before Run returns.
+	RoundStats func(shard int, st assemble.Stats)
 }
 
 // Stats summarise a run.

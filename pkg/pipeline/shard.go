@@ -61,6 +61,9 @@ func (s *shard) run() {
 			s.asm.Close()
 		}
 		s.finish()
+		if s.opts.RoundStats != nil {
+			s.opts.RoundStats(s.id, s.asm.Stats())
+		}
 	}
 }
 

@@ -51,6 +51,19 @@ func netnsPair(t *testing.T) (a, b string) {
 	run(t, "ip", "-n", b, "addr", "add", "fd77::2/64", "dev", "vb", "nodad")
 	run(t, "ip", "-n", a, "link", "set", "va", "up")
 	run(t, "ip", "-n", b, "link", "set", "vb", "up")
+	// Traffic sent before the carrier is up is lost.
+	for _, l := range [][2]string{{a, "va"}, {b, "vb"}} {
+		for i := 0; ; i++ {
+			out, _ := exec.Command("ip", "-n", l[0], "-o", "link", "show", l[1]).Output()
+			if strings.Contains(string(out), "state UP") {
+				break
+			}
+			if i == 200 {
+				t.Fatalf("%s did not come up: %s", l[1], out)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	return a, b
 }
 
@@ -201,5 +214,14 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if _, err := OpenNetns("/nonexistent/ns"); err == nil {
 		t.Error("opened a missing namespace")
+	}
+	if _, err := OpenNetns("/proc/self/cgroup"); !errors.Is(err, ErrNotNetns) {
+		t.Errorf("a regular file: %v", err)
+	}
+	if _, err := NetnsInode("/etc/hostname"); !errors.Is(err, ErrNotNetns) {
+		t.Errorf("a regular file: %v", err)
+	}
+	if _, err := NetnsInode("/proc/self/ns/net"); err != nil {
+		t.Error(err)
 	}
 }

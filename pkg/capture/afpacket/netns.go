@@ -6,9 +6,36 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
+
+// ErrNotNetns reports a path that is not (yet) a network namespace: `ip
+// netns add` creates the file a moment before it mounts the namespace on
+// it.
+var ErrNotNetns = errors.New("not a network namespace")
+
+// nsfsDev is the device of the namespace file system: every namespace
+// file has it.
+var nsfsDev = sync.OnceValues(func() (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/net", &st); err != nil {
+		return 0, err
+	}
+	return st.Dev, nil
+})
+
+func checkNsfs(path string, st *unix.Stat_t) error {
+	dev, err := nsfsDev()
+	if err != nil {
+		return fmt.Errorf("finding the namespace file system: %w", err)
+	}
+	if st.Dev != dev {
+		return fmt.Errorf("%s: %w", path, ErrNotNetns)
+	}
+	return nil
+}
 
 // Netns is an open network namespace: a file descriptor on one of its
 // nsfs files (/proc/PID/ns/net, /run/netns/NAME). Holding it keeps the
@@ -36,14 +63,21 @@ func OpenNetns(path string) (*Netns, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("network namespace %s: %w", path, err)
 	}
+	if err := checkNsfs(path, &st); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	return &Netns{fd: fd, Dev: st.Dev, Ino: st.Ino}, nil
 }
 
 // NetnsInode returns the inode of the network namespace at path without
-// keeping it open.
+// keeping it open. It fails with ErrNotNetns for a file of another kind.
 func NetnsInode(path string) (uint64, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	if err := checkNsfs(path, &st); err != nil {
 		return 0, err
 	}
 	return st.Ino, nil

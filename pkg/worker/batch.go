@@ -1,0 +1,80 @@
+package worker
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
+)
+
+// Batch bounds: a capture goroutine hands over its packets in batches, so
+// that queues cost one channel operation per batch, not per packet.
+const (
+	batchBytes   = 256 << 10
+	batchPackets = 1024
+)
+
+// batch holds packets of one capture interface, copied out of the ring.
+// It is shared by the consumers it was queued to (dissection, the sinks)
+// and goes back to the pool when the last one releases it.
+type batch struct {
+	iface int
+	data  []byte
+	pkts  []capture.Packet
+	// skip marks packets another capture already hands to dissection (the
+	// two ends of a flow are both targeted pods); sinks still get them.
+	skip  []bool
+	nskip int
+	refs  atomic.Int32
+	// size is the bytes the batch holds, counted against queue budgets.
+	size int
+}
+
+var batchPool = sync.Pool{New: func() any {
+	return &batch{
+		data: make([]byte, 0, batchBytes),
+		pkts: make([]capture.Packet, 0, batchPackets),
+		skip: make([]bool, 0, batchPackets),
+	}
+}}
+
+func getBatch(iface int) *batch {
+	b := batchPool.Get().(*batch)
+	b.iface = iface
+	b.data, b.pkts, b.skip = b.data[:0], b.pkts[:0], b.skip[:0]
+	b.nskip, b.size = 0, 0
+	return b
+}
+
+// fits reports whether a packet of n bytes fits without moving data: the
+// packets alias it.
+func (b *batch) fits(n int) bool {
+	return len(b.pkts) < batchPackets && len(b.data)+n <= cap(b.data)
+}
+
+// add copies p into the batch; the caller checked fits, or the batch is
+// empty (an oversized packet gets a buffer of its own).
+func (b *batch) add(p *capture.Packet, skip bool) {
+	if len(b.data)+len(p.Data) > cap(b.data) {
+		b.data = make([]byte, 0, len(p.Data)) // oversized: not pooled afterwards
+	}
+	off := len(b.data)
+	b.data = append(b.data, p.Data...)
+	q := *p
+	q.Data = b.data[off:len(b.data):len(b.data)]
+	b.pkts = append(b.pkts, q)
+	b.skip = append(b.skip, skip)
+	if skip {
+		b.nskip++
+	}
+	b.size += len(p.Data)
+}
+
+func (b *batch) empty() bool { return len(b.pkts) == 0 }
+
+// release drops one reference; the last returns the batch to the pool.
+func (b *batch) release() {
+	if b.refs.Add(-1) == 0 && cap(b.data) == batchBytes {
+		batchPool.Put(b)
+	}
+}
