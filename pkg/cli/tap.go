@@ -173,12 +173,12 @@ func (o *TapOptions) render(dst []byte, e *entry.Entry) []byte {
 
 // warnDrops tells the user what the engine had to give up, in one line.
 func warnDrops(w io.Writer, st pipeline.Stats) {
-	a, d := st.Assemble, st.Decode
-	if a.Gaps == 0 && a.FlowsDropped == 0 && a.Panics == 0 && d.FragmentsDropped == 0 {
+	a, d, dropped := st.Assemble, st.Decode, st.Parsers.Dropped()
+	if a.Gaps == 0 && a.FlowsDropped == 0 && a.Panics == 0 && d.FragmentsDropped == 0 && dropped == 0 {
 		return
 	}
-	fmt.Fprintf(w, "warning: %d TCP gaps (%d bytes lost), %d flows dropped over the limit, %d flows dropped on parser errors, %d IP fragments dropped\n",
-		a.Gaps, a.GapBytes, a.FlowsDropped, a.Panics, d.FragmentsDropped)
+	fmt.Fprintf(w, "warning: %d TCP gaps (%d bytes lost), %d flows over the limit, %d flows dropped on parser errors, %d IP fragments dropped, %d messages the parsers could not pair\n",
+		a.Gaps, a.GapBytes, a.FlowsDropped, a.Panics, d.FragmentsDropped, dropped)
 }
 
 func printStats(w io.Writer, st pipeline.Stats) {

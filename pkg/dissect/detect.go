@@ -72,10 +72,11 @@ type FlowInfo struct {
 // replays them. Flows no protocol claims are summarised in one entry when
 // they end, so nothing silently disappears.
 type ConnHandler struct {
-	reg  *Registry
-	info FlowInfo
-	emit Emitter
-	n    int // entries emitted, for ids
+	reg   *Registry
+	info  FlowInfo
+	emit  Emitter
+	stats Stats // may be nil
+	n     int   // entries emitted, for ids
 
 	state   connState
 	aClient bool // orientation, once decided
@@ -107,9 +108,32 @@ type heldChunk struct {
 	ts     time.Time
 }
 
-// NewConn returns the handler of a new flow; entries go to emit.
-func (r *Registry) NewConn(info FlowInfo, emit Emitter) *ConnHandler {
-	return &ConnHandler{reg: r, info: info, emit: emit}
+// Stats sums the ParserStats of ended parsers by protocol name. One map per
+// shard: it is not safe for concurrent use.
+type Stats map[string]*ParserStats
+
+// Add adds o to s.
+func (s Stats) Add(o Stats) {
+	for name, st := range o {
+		if s[name] == nil {
+			s[name] = &ParserStats{}
+		}
+		s[name].Add(*st)
+	}
+}
+
+// Dropped sums the messages every protocol dropped.
+func (s Stats) Dropped() (n int64) {
+	for _, st := range s {
+		n += st.Dropped
+	}
+	return n
+}
+
+// NewConn returns the handler of a new flow; entries go to emit, and the
+// parser's counts are added to stats (if not nil) when the flow ends.
+func (r *Registry) NewConn(info FlowInfo, emit Emitter, stats Stats) *ConnHandler {
+	return &ConnHandler{reg: r, info: info, emit: emit, stats: stats}
 }
 
 // Proto names the protocol detected so far, or "".
@@ -325,14 +349,30 @@ func (c *ConnHandler) End(ts time.Time, reason string) {
 	}
 	switch c.state {
 	case parsing:
+		var parser any = c.dgram
 		if c.stream != nil {
 			c.stream.End(ts)
+			parser = c.stream
 		} else {
 			c.dgram.End(ts)
 		}
+		c.count(parser)
 	default:
 		c.summarise(reason)
 	}
+}
+
+func (c *ConnHandler) count(parser any) {
+	sr, ok := parser.(StatsReporter)
+	if !ok || c.stats == nil {
+		return
+	}
+	st := c.stats[c.proto]
+	if st == nil {
+		st = &ParserStats{}
+		c.stats[c.proto] = st
+	}
+	st.Add(sr.Stats())
 }
 
 // summarise emits the one entry of a flow no protocol claimed.

@@ -72,7 +72,7 @@ func TestDetectReplaysHeldBytesInOrder(t *testing.T) {
 	var conns []*Conn
 	reg := NewRegistry(DefaultOptions(), lineProto(&log, &conns))
 	// Mid-stream: A is the server (it spoke first in the capture).
-	h := reg.NewConn(FlowInfo{Transport: "tcp", A: service, B: ephemeral, ID: "f"}, &collected{})
+	h := reg.NewConn(FlowInfo{Transport: "tcp", A: service, B: ephemeral, ID: "f"}, &collected{}, nil)
 	h.Data(true, []byte("WO"), ts0)
 	h.Data(false, []byte("HEL"), ts0)
 	if len(log) != 0 {
@@ -101,7 +101,7 @@ func TestDetectUnknownIsSummarised(t *testing.T) {
 	out := &collected{}
 	c := netip.MustParseAddrPort("10.1.0.1:51000")
 	s := netip.MustParseAddrPort("10.1.0.2:9999")
-	h := reg.NewConn(FlowInfo{Transport: "tcp", A: c, B: s, Opener: OpenerA, ID: "abc"}, out)
+	h := reg.NewConn(FlowInfo{Transport: "tcp", A: c, B: s, Opener: OpenerA, ID: "abc"}, out, nil)
 	h.Data(true, []byte("\x00\x01binary"), ts0)
 	h.Data(false, bytes.Repeat([]byte("z"), 100), ts0.Add(2*time.Millisecond))
 	h.Data(true, []byte("more"), ts0.Add(3*time.Millisecond))
@@ -131,7 +131,7 @@ func TestDetectWaitsForTheOtherSide(t *testing.T) {
 	var log []string
 	var conns []*Conn
 	reg := NewRegistry(DefaultOptions(), lineProto(&log, &conns))
-	h := reg.NewConn(FlowInfo{Transport: "tcp", A: ephemeral, B: netip.MustParseAddrPort("10.1.0.2:1234"), ID: "f"}, &collected{})
+	h := reg.NewConn(FlowInfo{Transport: "tcp", A: ephemeral, B: netip.MustParseAddrPort("10.1.0.2:1234"), ID: "f"}, &collected{}, nil)
 	// A's bytes are nothing we know, but the server may still greet.
 	h.Data(true, []byte("???"), ts0)
 	h.Data(false, []byte("WORLD"), ts0)
@@ -148,7 +148,7 @@ func TestDetectPortWithInconclusiveContent(t *testing.T) {
 	var conns []*Conn
 	reg := NewRegistry(DefaultOptions(), lineProto(&log, &conns))
 	// "HEL" is only a Maybe, but the server port is the protocol's.
-	h := reg.NewConn(FlowInfo{Transport: "tcp", A: ephemeral, B: service, ID: "f"}, &collected{})
+	h := reg.NewConn(FlowInfo{Transport: "tcp", A: ephemeral, B: service, ID: "f"}, &collected{}, nil)
 	h.Data(true, []byte("HEL"), ts0)
 	h.End(ts0, "eof")
 	if h.Proto() != "line" || len(conns) != 1 || conns[0].Server != service {
@@ -161,7 +161,7 @@ func TestDetectGivesUpAfterBound(t *testing.T) {
 	var conns []*Conn
 	reg := NewRegistry(DefaultOptions(), lineProto(&log, &conns))
 	out := &collected{}
-	h := reg.NewConn(FlowInfo{Transport: "tcp", A: ephemeral, B: netip.MustParseAddrPort("10.1.0.2:1234"), ID: "f"}, out)
+	h := reg.NewConn(FlowInfo{Transport: "tcp", A: ephemeral, B: netip.MustParseAddrPort("10.1.0.2:1234"), ID: "f"}, out, nil)
 	big := []byte(strings.Repeat("x", 1000))
 	for i := 0; i < 10; i++ {
 		h.Data(true, big, ts0)
@@ -182,7 +182,7 @@ func TestDetectUDP(t *testing.T) {
 	var log []string
 	var conns []*Conn
 	reg := NewRegistry(DefaultOptions(), lineProto(&log, &conns))
-	h := reg.NewConn(FlowInfo{Transport: "udp", A: service, B: ephemeral, ID: "u"}, &collected{})
+	h := reg.NewConn(FlowInfo{Transport: "udp", A: service, B: ephemeral, ID: "u"}, &collected{}, nil)
 	h.Datagram(true, []byte("WORLD a"), ts0)
 	h.Datagram(false, []byte("HELLO b"), ts0)
 	h.End(ts0, "timeout")
@@ -194,7 +194,7 @@ func TestDetectUDP(t *testing.T) {
 func TestIDsAreFlowScoped(t *testing.T) {
 	out := &collected{}
 	reg := NewRegistry(DefaultOptions())
-	h := reg.NewConn(FlowInfo{Transport: "tcp", A: ephemeral, B: service, ID: "0123"}, out)
+	h := reg.NewConn(FlowInfo{Transport: "tcp", A: ephemeral, B: service, ID: "0123"}, out, nil)
 	h.Emit(&entry.Entry{})
 	h.Emit(&entry.Entry{})
 	if out.entries[0].ID != "0123-1" || out.entries[1].ID != "0123-2" {

@@ -36,7 +36,7 @@ func TestEnrich(t *testing.T) {
 		A: netip.MustParseAddrPort("10.0.0.1:4000"), B: netip.MustParseAddrPort("10.0.0.2:80"),
 		Opener: OpenerA, ID: "f"}, EmitFunc(func(e *entry.Entry) {
 		got = append(got, e.ID+" "+e.Proto+" "+e.Method)
-	}))
+	}), nil)
 	ts := time.Unix(1, 0)
 	h.Data(true, []byte("get"), ts)
 	h.Data(true, []byte("put"), ts)

@@ -63,8 +63,9 @@ type Stats struct {
 	Bytes    uint64
 	Decode   capture.DecoderStats
 	Assemble assemble.Stats
-	Entries  uint64 // entries the dissectors produced
-	Written  uint64 // entries rendered (past the filter)
+	Parsers  dissect.Stats // what each protocol's parsers dropped or skipped
+	Entries  uint64        // entries the dissectors produced
+	Written  uint64        // entries rendered (past the filter)
 }
 
 // Round sizes: a round closes at this many packets or arena bytes.
@@ -126,7 +127,9 @@ func Run(ctx context.Context, src capture.Source, out io.Writer, opts Options) (
 	werr := <-mergeErr
 
 	st := rr.stats
+	st.Parsers = dissect.Stats{}
 	for _, s := range p.shards {
+		st.Parsers.Add(s.parsers)
 		st.Assemble.Add(s.asm.Stats())
 		st.Entries += s.entries
 		st.Written += s.written

@@ -20,6 +20,7 @@ type shard struct {
 	cur              *shardOut
 	index            uint64 // key of entries emitted now
 	entries, written uint64
+	parsers          dissect.Stats
 }
 
 type shardRound struct {
@@ -35,11 +36,12 @@ type shardOut struct {
 
 func newShard(id int, opts *Options) *shard {
 	s := &shard{
-		id:   id,
-		opts: opts,
-		in:   make(chan shardRound, inFlight),
-		out:  make(chan *shardOut, inFlight),
-		free: make(chan *shardOut, inFlight+2),
+		id:      id,
+		opts:    opts,
+		in:      make(chan shardRound, inFlight),
+		out:     make(chan *shardOut, inFlight),
+		free:    make(chan *shardOut, inFlight+2),
+		parsers: dissect.Stats{},
 	}
 	s.asm = assemble.New(opts.Assemble, s.newHandler)
 	return s
@@ -108,7 +110,7 @@ func (s *shard) newHandler(f *assemble.Flow) assemble.Handler {
 		B:         f.B,
 		Opener:    dissect.Opener(f.Opener),
 		ID:        f.ID,
-	}, em)
+	}, em, s.parsers)
 }
 
 // flowEmitter renders one flow's entries into the shard's current round.

@@ -37,7 +37,7 @@ func detectAndParse(rec http2.Recording, skip [2]int) []*entry.Entry {
 		info.Opener = dissect.OpenerA
 	}
 	var c collector
-	h := reg.NewConn(info, &c)
+	h := reg.NewConn(info, &c, nil)
 	for i, ch := range rec {
 		b := ch.Bytes()
 		n := min(skip[ch.Dir()], len(b))
