@@ -184,7 +184,8 @@ func (c *sqlClient) run() {
 // The session file holds one statement per line; every statement is one
 // COM_QUERY, answered OK unless the CLI's stderr says "ERROR <code> ... at
 // line <n>". The CLI's `use DB` command sends SELECT DATABASE() (one row)
-// and then COM_INIT_DB. Rows are what the CLI printed as "N rows in set".
+// and then COM_INIT_DB. Rows and affected rows are what the CLI printed
+// ("N rows in set", "Query OK, N rows affected").
 func mariadbLog(args []string) error {
 	fs := flag.NewFlagSet("mariadb-log", flag.ContinueOnError)
 	sqlPath := fs.String("sql", "", "the session, one statement per line")
@@ -228,10 +229,15 @@ func mariadbLog(args []string) error {
 	}
 	l.entry("mysql", "COM_QUIT")
 	rowsRe := regexp.MustCompile(`^(\d+) rows? in set`)
+	affectedRe := regexp.MustCompile(`^Query OK, (\d+) rows? affected`)
 	if err := eachLine(*stdout, func(line string) {
 		if m := rowsRe.FindStringSubmatch(line); m != nil {
 			k, _ := strconv.Atoi(m[1])
 			l.count("mysql", "rows", int64(k))
+		}
+		if m := affectedRe.FindStringSubmatch(line); m != nil {
+			k, _ := strconv.Atoi(m[1])
+			l.count("mysql", "affected", int64(k))
 		}
 	}); err != nil {
 		return err

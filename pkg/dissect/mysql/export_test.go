@@ -1,0 +1,4 @@
+package mysql
+
+// CommandName exports commandName to the external tests.
+var CommandName = commandName
