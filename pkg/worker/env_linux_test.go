@@ -86,6 +86,7 @@ func newEnv(t *testing.T) *testEnv {
 	e.run("ip", "-n", e.host, "link", "add", "br0", "type", "bridge")
 	e.run("ip", "-n", e.host, "addr", "add", subnet+"1/24", "dev", "br0")
 	e.run("ip", "-n", e.host, "link", "set", "br0", "up")
+	e.offloadsOff(e.host, "br0")
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 		e.v2 = "/sys/fs/cgroup"
 	} else if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil {
@@ -151,8 +152,8 @@ func (p *testPod) attachNetns() {
 	e.run("ip", "-n", e.host, "link", "set", host, "master", "br0", "up")
 	e.run("ip", "-n", p.ns, "addr", "add", p.ip+"/24", "dev", peer)
 	e.run("ip", "-n", p.ns, "link", "set", peer, "up")
-	// Ethernet-sized frames, as on a real NIC.
-	exec.Command("ip", "netns", "exec", p.ns, "ethtool", "-K", peer, "tso", "off", "gso", "off", "gro", "off").Run()
+	e.offloadsOff(p.ns, peer)
+	e.offloadsOff(e.host, host)
 	for i := 0; ; i++ {
 		out, _ := exec.Command("ip", "-n", p.ns, "-o", "link", "show", peer).Output()
 		if strings.Contains(string(out), "state UP") {
@@ -163,6 +164,12 @@ func (p *testPod) attachNetns() {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// offloadsOff makes a device send and receive Ethernet-sized frames, as a
+// real NIC does, rather than 64 KB segmentation-offload aggregates.
+func (e *testEnv) offloadsOff(ns, dev string) {
+	exec.Command("ip", "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off").Run()
 }
 
 func (p *testPod) target() Target {
