@@ -17,33 +17,36 @@ size=$(stat -c %s "$file")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# measure NAME CMD...: runs CMD $runs times; prints "wall_s rss_kb" medians.
+# measure NAME CMD...: runs CMD $runs times; prints "wall_s rss_kb cpu_s"
+# medians. CPU seconds (user+sys) are shown too: on a shared, busy machine
+# wall time punishes the multi-threaded tool most.
 measure() {
 	local name=$1; shift
 	: >"$tmp/$name.times"
 	for _ in $(seq "$runs"); do
-		/usr/bin/time -f '%e %M' -o "$tmp/$name.t" "$@" >/dev/null 2>"$tmp/$name.err" || {
+		/usr/bin/time -f '%e %M %U %S' -o "$tmp/$name.t" "$@" >/dev/null 2>"$tmp/$name.err" || {
 			echo "$name failed:"; cat "$tmp/$name.err"; exit 1; }
 		cat "$tmp/$name.t" >>"$tmp/$name.times"
 	done
-	sort -n "$tmp/$name.times" | awk -v n="$runs" 'NR==int((n+1)/2){print $1, $2}'
+	sort -n "$tmp/$name.times" | awk -v n="$runs" 'NR==int((n+1)/2){print $1, $2, $3+$4}'
 }
 
-read -r ours_s ours_kb < <(measure ours bin/kubectl-shark tap --read "$file" -o json)
+read -r ours_s ours_kb ours_cpu < <(measure ours bin/kubectl-shark tap --read "$file" -o json)
 entries=$(bin/kubectl-shark tap --read "$file" -o json | wc -l)
-read -r tshark_s tshark_kb < <(measure tshark tshark -r "$file" -q -z io,stat,0)
-read -r tcpdump_s tcpdump_kb < <(measure tcpdump tcpdump -r "$file" -w /dev/null)
+read -r tshark_s tshark_kb tshark_cpu < <(measure tshark tshark -r "$file" -q -z io,stat,0)
+read -r tcpdump_s tcpdump_kb tcpdump_cpu < <(measure tcpdump tcpdump -r "$file" -w /dev/null)
 
 awk -v size="$size" -v entries="$entries" \
-	-v os="$ours_s" -v ok="$ours_kb" -v ts="$tshark_s" -v tk="$tshark_kb" -v ds="$tcpdump_s" -v dk="$tcpdump_kb" '
+	-v os="$ours_s" -v ok="$ours_kb" -v ts="$tshark_s" -v tk="$tshark_kb" -v ds="$tcpdump_s" -v dk="$tcpdump_kb" \
+	-v oc="$ours_cpu" -v tc="$tshark_cpu" -v dc="$tcpdump_cpu" '
 function mbps(s) { return s > 0 ? size / 1e6 / s : 0 }
 BEGIN {
 	printf "capture: %.0f MB, %d entries (median of runs)\n\n", size/1e6, entries
-	printf "%-44s %8s %10s %12s %10s\n", "tool", "wall s", "MB/s", "entries/s", "RSS MiB"
-	printf "%-44s %8.2f %10.0f %12.0f %10.1f\n", "kubectl shark tap --read -o json", os, mbps(os), (os>0?entries/os:0), ok/1024
-	printf "%-44s %8.2f %10.0f %12s %10.1f\n", "tshark -r -q -z io,stat,0", ts, mbps(ts), "-", tk/1024
-	printf "%-44s %8.2f %10.0f %12s %10.1f\n", "tcpdump -r -w /dev/null", ds, mbps(ds), "-", dk/1024
-	printf "\nthroughput vs tshark: %.1fx (goal >= 25x)\n", (os>0 ? ts/os : 0)
+	printf "%-36s %8s %8s %8s %10s %10s\n", "tool", "wall s", "CPU s", "MB/s", "entries/s", "RSS MiB"
+	printf "%-36s %8.2f %8.2f %8.0f %10.0f %10.1f\n", "kubectl shark tap --read -o json", os, oc, mbps(os), (os>0?entries/os:0), ok/1024
+	printf "%-36s %8.2f %8.2f %8.0f %10s %10.1f\n", "tshark -r -q -z io,stat,0", ts, tc, mbps(ts), "-", tk/1024
+	printf "%-36s %8.2f %8.2f %8.0f %10s %10.1f\n", "tcpdump -r -w /dev/null", ds, dc, mbps(ds), "-", dk/1024
+	printf "\nthroughput vs tshark: %.1fx wall, %.1fx CPU (goal >= 25x)\n", (os>0 ? ts/os : 0), (oc>0 ? tc/oc : 0)
 	printf "time vs tcpdump -r:   %.2fx (goal <= 3x)\n", (ds>0 ? os/ds : 0)
 	printf "peak RSS:             %.1f MiB (goal <= 128 MiB)\n", ok/1024
 }'
