@@ -238,7 +238,9 @@ type Kafka struct {
 	Batches     int    `json:"batches,omitempty"`
 	Records     int64  `json:"records,omitempty"`
 	RecordBytes int64  `json:"record_bytes,omitempty"`
-	Compression string `json:"compression,omitempty"` // gzip, snappy, lz4, zstd; empty when none
+	// Compression lists the codecs of the batches (gzip, snappy, lz4,
+	// zstd), comma-separated in the order seen; empty when none.
+	Compression string `json:"compression,omitempty"`
 }
 
 // AMQP is one method (with its content, if any), and for a synchronous
