@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"encoding/base64"
+	"strings"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 )
@@ -510,11 +511,28 @@ func (p *parser) records(s *source, x *exchange, f bool) {
 		n -= blen
 		x.k.Batches++
 		x.k.RecordBytes += 12 + blen
-		if c := codecName(codec); c != "" && x.k.Compression == "" {
-			x.k.Compression = c
-		}
+		x.addCodec(codecName(codec))
 	}
 	s.skip(n)
+}
+
+// addCodec adds a codec to the entry's comma-separated list of the codecs
+// its batches use, each named once, in the order seen.
+func (x *exchange) addCodec(c string) {
+	if c == "" {
+		return
+	}
+	for rest := x.k.Compression; rest != ""; {
+		var name string
+		name, rest, _ = strings.Cut(rest, ",")
+		if name == c {
+			return
+		}
+	}
+	if x.k.Compression != "" {
+		c = x.k.Compression + "," + c
+	}
+	x.k.Compression = c
 }
 
 func codecName(c int) string {
