@@ -48,7 +48,7 @@ func amqpClient(args []string) error {
 		return err
 	}
 	m("exchange.declare")
-	if _, err := ch.QueueDeclare("orders", false, true, false, false, amqp.Table{"x-max-length": int32(1000)}); err != nil {
+	if _, err := ch.QueueDeclare("orders", false, false, false, false, amqp.Table{"x-max-length": int32(1000)}); err != nil {
 		return err
 	}
 	m("queue.declare")
