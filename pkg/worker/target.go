@@ -27,6 +27,9 @@ type Target struct {
 	// IPs are addresses known to be the pod's, besides those the worker
 	// reads from its namespace.
 	IPs []netip.Addr
+	// Label names the capture interface of a target that is not a pod
+	// (sniff: "eth0", "pid:42"); pods are named namespace/name.
+	Label string
 }
 
 // key identifies a target within a target set.
@@ -41,6 +44,8 @@ func (t Target) key() string {
 // for a pod.
 func (t Target) DisplayName() string {
 	switch {
+	case t.Label != "":
+		return t.Label
 	case t.Namespace != "" && t.Name != "":
 		return t.Namespace + "/" + t.Name
 	case t.Name != "":
