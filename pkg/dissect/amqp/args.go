@@ -30,10 +30,10 @@ func (p *parser) args(x *exchange, c *cursor) (nowait bool) {
 			a.Properties["mechanism"] = bounded(m)
 		}
 	case argOpen:
-		x.e.Path = str(c.shortstr())
+		x.e.Path = p.intern(c.shortstr())
 	case argClose:
 		a.ReplyCode = int(c.short())
-		a.ReplyText = str(c.shortstr())
+		a.ReplyText = p.intern(c.shortstr())
 		if class, id := c.short(), c.short(); c.ok && class != 0 {
 			if m, ok := methods[key(class, id)]; ok {
 				x.e.Path = m.name // the method that failed
@@ -41,7 +41,7 @@ func (p *parser) args(x *exchange, c *cursor) (nowait bool) {
 		}
 	case argExchangeDeclare:
 		c.short()
-		a.Exchange = str(c.shortstr())
+		a.Exchange = p.intern(c.shortstr())
 		x.e.Path = a.Exchange
 		if t := c.shortstr(); c.ok {
 			a.Properties = map[string]string{"type": bounded(t)}
@@ -49,23 +49,23 @@ func (p *parser) args(x *exchange, c *cursor) (nowait bool) {
 		bits(5)
 	case argExchangeDelete:
 		c.short()
-		a.Exchange = str(c.shortstr())
+		a.Exchange = p.intern(c.shortstr())
 		x.e.Path = a.Exchange
 		bits(2)
 	case argExchangeBind:
 		c.short()
-		a.Exchange = str(c.shortstr()) // destination
-		src := str(c.shortstr())
-		a.RoutingKey = str(c.shortstr())
+		a.Exchange = p.intern(c.shortstr()) // destination
+		src := p.intern(c.shortstr())
+		a.RoutingKey = p.intern(c.shortstr())
 		x.e.Path = src + "/" + a.RoutingKey
 		bits(1)
 	case argQueueDeclare:
 		c.short()
-		a.Queue = str(c.shortstr())
+		a.Queue = p.intern(c.shortstr())
 		x.e.Path = a.Queue
 		bits(5)
 	case argQueueDeclareOk:
-		a.Queue = str(c.shortstr())
+		a.Queue = p.intern(c.shortstr())
 		x.e.Path = a.Queue
 		msgs, consumers := c.long(), c.long()
 		if c.ok {
@@ -76,58 +76,58 @@ func (p *parser) args(x *exchange, c *cursor) (nowait bool) {
 		}
 	case argQueueBind, argQueueUnbind:
 		c.short()
-		a.Queue = str(c.shortstr())
-		a.Exchange = str(c.shortstr())
-		a.RoutingKey = str(c.shortstr())
+		a.Queue = p.intern(c.shortstr())
+		a.Exchange = p.intern(c.shortstr())
+		a.RoutingKey = p.intern(c.shortstr())
 		x.e.Path = a.Queue
 		if x.m.args == argQueueBind {
 			bits(1)
 		}
 	case argQueuePurge:
 		c.short()
-		a.Queue = str(c.shortstr())
+		a.Queue = p.intern(c.shortstr())
 		x.e.Path = a.Queue
 		bits(3)
 	case argConsume:
 		c.short()
-		a.Queue = str(c.shortstr())
-		a.ConsumerTag = str(c.shortstr())
+		a.Queue = p.intern(c.shortstr())
+		a.ConsumerTag = p.intern(c.shortstr())
 		x.e.Path = a.Queue
 		bits(4)
 	case argConsumerTag:
-		a.ConsumerTag = str(c.shortstr())
+		a.ConsumerTag = p.intern(c.shortstr())
 		bits(1)
 	case argPublish:
 		c.short()
-		a.Exchange = str(c.shortstr())
-		a.RoutingKey = str(c.shortstr())
+		a.Exchange = p.intern(c.shortstr())
+		a.RoutingKey = p.intern(c.shortstr())
 		x.e.Path = a.Exchange + "/" + a.RoutingKey
 	case argReturn:
 		a.ReplyCode = int(c.short())
-		a.ReplyText = str(c.shortstr())
-		a.Exchange = str(c.shortstr())
-		a.RoutingKey = str(c.shortstr())
+		a.ReplyText = p.intern(c.shortstr())
+		a.Exchange = p.intern(c.shortstr())
+		a.RoutingKey = p.intern(c.shortstr())
 		x.e.Path = a.Exchange + "/" + a.RoutingKey
 		x.e.Status = strconv.Itoa(a.ReplyCode)
 		if name := replyCodeName(a.ReplyCode); name != "" {
 			x.e.Status += " " + name
 		}
 	case argDeliver:
-		a.ConsumerTag = str(c.shortstr())
+		a.ConsumerTag = p.intern(c.shortstr())
 		a.DeliveryTag = c.longlong()
 		c.bit()
-		a.Exchange = str(c.shortstr())
-		a.RoutingKey = str(c.shortstr())
+		a.Exchange = p.intern(c.shortstr())
+		a.RoutingKey = p.intern(c.shortstr())
 		x.e.Path = a.Exchange + "/" + a.RoutingKey
 	case argGet:
 		c.short()
-		a.Queue = str(c.shortstr())
+		a.Queue = p.intern(c.shortstr())
 		x.e.Path = a.Queue
 	case argGetOk:
 		a.DeliveryTag = c.longlong()
 		c.bit()
-		a.Exchange = str(c.shortstr())
-		a.RoutingKey = str(c.shortstr())
+		a.Exchange = p.intern(c.shortstr())
+		a.RoutingKey = p.intern(c.shortstr())
 		x.e.Path = a.Exchange + "/" + a.RoutingKey
 	case argDeliveryTag:
 		a.DeliveryTag = c.longlong()
@@ -136,6 +136,3 @@ func (p *parser) args(x *exchange, c *cursor) (nowait bool) {
 	}
 	return nowait
 }
-
-// str is a short string for an entry.
-func str(b []byte) string { return bounded(b) }

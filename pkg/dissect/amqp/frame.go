@@ -110,7 +110,9 @@ func (r *frameReader) header(data []byte, onHeader func()) ([]byte, bool) {
 	if r.proto == len(protocolHeader) {
 		r.proto = 0
 		r.begun = true
-		onHeader()
+		if onHeader != nil {
+			onHeader()
+		}
 	}
 	return data, true
 }

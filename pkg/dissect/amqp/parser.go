@@ -25,14 +25,17 @@ const (
 )
 
 // exchange is one method (with its content, and for a synchronous method
-// its reply), built in place in the entry it becomes.
+// its reply), built in place in the entry it becomes: one allocation
+// holds the entry and its AMQP object and body.
 type exchange struct {
 	e     entry.Entry
 	a     entry.AMQP
+	b     entry.Body
 	m     method
 	class uint16
 	id    uint16
 	body  []byte
+	ct    content
 }
 
 // content is the content header and body frames a method awaits.
@@ -51,10 +54,14 @@ type parser struct {
 	maxBody int
 
 	rd      [2]frameReader
+	onFrame [2]func(*frame)           // per direction, made once
 	waiting [2]map[uint16][]*exchange // synchronous requests each side sent, by channel
 	content [2]map[uint16]*content    // content each side is sending, by channel
 	ended   bool
 	stats   dissect.ParserStats
+
+	recent     [8]string // recently seen short strings, see intern
+	nextRecent int
 }
 
 var (
@@ -71,6 +78,7 @@ func newParser(c *dissect.Conn, emit dissect.Emitter) *parser {
 	}
 	p := &parser{conn: c, emit: emit, tmpl: *c.NewEntry(entry.ProtoAMQP, time.Time{}), maxBody: max(c.Opts.MaxBody, 0)}
 	for d := range 2 {
+		p.onFrame[d] = func(f *frame) { p.frame(dissect.Dir(d), f) }
 		p.rd[d].keepBody = p.maxBody
 		p.waiting[d] = make(map[uint16][]*exchange)
 		p.content[d] = make(map[uint16]*content)
@@ -84,8 +92,7 @@ func (p *parser) Data(dir dissect.Dir, data []byte, ts time.Time) {
 		return
 	}
 	d := dir & 1
-	onFrame := func(f *frame) { p.frame(d, f) }
-	if !p.rd[d].feed(data, ts, onFrame, func() {}) {
+	if !p.rd[d].feed(data, ts, p.onFrame[d], nil) {
 		p.lost(d)
 	}
 }
@@ -362,7 +369,8 @@ func (p *parser) startContent(d dissect.Dir, ch uint16, x *exchange) {
 		p.fail(x, errIncomplete)
 		return
 	}
-	cs[ch] = &content{x: x}
+	x.ct = content{x: x}
+	cs[ch] = &x.ct
 }
 
 // header handles a content header frame: body size and properties.
@@ -379,8 +387,9 @@ func (p *parser) header(d dissect.Dir, f *frame) {
 	c.short() // weight
 	size := c.longlong()
 	ct.header, ct.size = true, int64(min(size, 1<<62))
-	x.a.Body = &entry.Body{Size: ct.size}
-	properties(&c, &x.a)
+	x.b = entry.Body{Size: ct.size}
+	x.a.Body = &x.b
+	p.properties(&c, &x.a)
 	if ct.size == 0 {
 		p.finishContent(d, f.channel)
 	}
@@ -428,50 +437,82 @@ func fillBody(b *entry.Body, data []byte) {
 	b.Data = base64.StdEncoding.EncodeToString(data)
 }
 
+// basicProps are the basic class's content properties in flag order
+// (bit 15 first); kind s is a short string, o an octet, t a timestamp, h
+// the headers table.
+var basicProps = [...]struct {
+	name string
+	kind byte
+}{
+	{"content-type", 's'}, {"content-encoding", 's'}, {"headers", 'h'}, {"delivery-mode", 'o'},
+	{"priority", 'o'}, {"correlation-id", 's'}, {"reply-to", 's'}, {"expiration", 's'},
+	{"message-id", 's'}, {"timestamp", 't'}, {"type", 's'}, {"user-id", 's'}, {"app-id", 's'},
+}
+
 // properties reads the basic class's content properties into a.
-func properties(c *cursor, a *entry.AMQP) {
-	var flags []uint16
-	for {
-		f := c.short()
+func (p *parser) properties(c *cursor, a *entry.AMQP) {
+	var flags [4]uint16
+	for i := range flags {
+		flags[i] = c.short()
 		if !c.ok {
 			return
 		}
-		flags = append(flags, f)
-		if f&1 == 0 || len(flags) == 4 {
+		if flags[i]&1 == 0 {
+			break // no more flag words
+		}
+	}
+	if flags[0]&^1 == 0 {
+		return
+	}
+	props := make(map[string]string, 4)
+	for i, bp := range basicProps {
+		if flags[0]&(1<<(15-i)) == 0 {
+			continue
+		}
+		switch bp.kind {
+		case 's':
+			if v := c.shortstr(); c.ok {
+				props[bp.name] = p.intern(v)
+			}
+		case 'o':
+			props[bp.name] = smallInt(int(c.octet()))
+		case 't':
+			props[bp.name] = time.Unix(int64(c.longlong()), 0).UTC().Format(time.RFC3339)
+		case 'h':
+			c.table(props, "headers.")
+		}
+		if !c.ok {
 			break
 		}
 	}
-	props := make(map[string]string, 4)
-	has := func(bit uint) bool { return flags[0]&(1<<bit) != 0 }
-	str := func(name string, bit uint) {
-		if has(bit) {
-			if v := c.shortstr(); c.ok {
-				props[name] = bounded(v)
-			}
-		}
-	}
-	str("content-type", 15)
-	str("content-encoding", 14)
-	if has(13) {
-		c.table(props, "headers.")
-	}
-	if has(12) {
-		props["delivery-mode"] = strconv.Itoa(int(c.octet()))
-	}
-	if has(11) {
-		props["priority"] = strconv.Itoa(int(c.octet()))
-	}
-	str("correlation-id", 10)
-	str("reply-to", 9)
-	str("expiration", 8)
-	str("message-id", 7)
-	if has(6) {
-		props["timestamp"] = time.Unix(int64(c.longlong()), 0).UTC().Format(time.RFC3339)
-	}
-	str("type", 5)
-	str("user-id", 4)
-	str("app-id", 3)
 	if len(props) > 0 {
 		a.Properties = props
 	}
+}
+
+// smallInt formats an octet without allocating for the common values.
+func smallInt(n int) string {
+	if n < len(smallInts) {
+		return smallInts[n]
+	}
+	return strconv.Itoa(n)
+}
+
+var smallInts = [...]string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}
+
+// intern returns b as a string, reusing the string of a recent equal value:
+// a connection repeats its exchanges, routing keys and content types.
+func (p *parser) intern(b []byte) string {
+	if len(b) > 64 {
+		return bounded(b)
+	}
+	for _, s := range p.recent {
+		if s == string(b) { // no allocation for the comparison
+			return s
+		}
+	}
+	s := string(b)
+	p.recent[p.nextRecent%len(p.recent)] = s
+	p.nextRecent++
+	return s
 }
