@@ -23,6 +23,7 @@ type half struct {
 
 	// The logical packet.
 	seq   byte   // sequence id of its first physical packet
+	last  byte   // sequence id of its last physical packet
 	buf   []byte // its first limit bytes
 	total int    // its size
 	wire  int64  // bytes on the wire, headers included
@@ -33,11 +34,13 @@ type half struct {
 	// packet at the start of each Data call, since peers write packets
 	// whole.
 	synced bool
+	probe  []byte // bytes held while not synced, up to maxProbe
 }
 
 // lost forgets framing after a gap.
 func (h *half) lost() {
 	h.synced, h.inPacket, h.cont, h.nhdr = false, false, false, 0
+	h.probe = h.probe[:0]
 	h.buf, h.total, h.wire = h.buf[:0], 0, 0
 }
 
@@ -76,6 +79,7 @@ func (h *half) header(p *parser, data []byte, ts time.Time) []byte {
 	if !h.cont {
 		h.seq, h.buf, h.total, h.wire, h.start = h.hdr[3], h.buf[:0], 0, 0, ts
 	}
+	h.last = h.hdr[3]
 	h.length = int(h.hdr[0]) | int(h.hdr[1])<<8 | int(h.hdr[2])<<16
 	h.remaining, h.inPacket = h.length, true
 	h.wire += headerLen

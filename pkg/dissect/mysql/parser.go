@@ -66,11 +66,9 @@ func (p *parser) Data(dir dissect.Dir, data []byte, ts time.Time) {
 	if p.tls == nil && p.phase != phaseOff {
 		h := p.half(dir)
 		if !h.synced {
-			if !p.resync(h, data) {
-				p.stats.Skipped += int64(len(data))
+			if data = p.probe(h, data); data == nil {
 				return
 			}
-			h.synced = true
 		}
 		data = h.feed(p, data, ts)
 	}
@@ -136,11 +134,39 @@ func (p *parser) half(dir dissect.Dir) *half {
 	return &p.srv
 }
 
+// maxProbe bounds the bytes held while deciding where packets start.
+const maxProbe = 64
+
+// probe collects the first bytes of a direction without framing (the
+// start of the capture, or after a gap) until resync can judge them. It
+// returns the bytes to frame once they start a packet, or nil.
+func (p *parser) probe(h *half, data []byte) []byte {
+	buf := data
+	if len(h.probe) > 0 {
+		buf = append(h.probe, data...)
+	}
+	need := headerLen + 1
+	if h.dir == dissect.ClientToServer && p.phase <= phaseLogin && len(buf) >= headerLen && buf[3] == 1 {
+		need = headerLen + 32 // a login packet
+	}
+	if len(buf) < need {
+		h.probe = append(h.probe[:0], buf...)
+		return nil
+	}
+	h.probe = h.probe[:0]
+	if !p.resync(h, buf) {
+		p.stats.Skipped += int64(len(buf))
+		return nil
+	}
+	h.synced = true
+	return buf
+}
+
 // resync reports whether data (the start of a Data call on a direction
 // without framing) starts a packet the parser can follow.
 func (p *parser) resync(h *half, data []byte) bool {
 	if h.dir == dissect.ClientToServer {
-		if p.phase <= phaseLogin && looksLikePacket(data, 1, func(byte, int) bool { return len(data) >= 36 }) {
+		if p.phase <= phaseLogin && looksLikePacket(data, 1, func(byte, int) bool { return len(data) >= headerLen+32 }) {
 			v, _ := detectLogin(0, data[headerLen:])
 			return v == dissect.Yes
 		}
@@ -151,8 +177,8 @@ func (p *parser) resync(h *half, data []byte) bool {
 	if p.phase == phaseStart && looksLikePacket(data, 0, func(c byte, _ int) bool { return c == protocolVersion10 }) {
 		return true
 	}
-	// A response starts with sequence id 1, right after the command.
-	return p.cur != nil && !p.cur.responded && looksLikePacket(data, 1, func(byte, int) bool { return true })
+	// A response goes on with the sequence ids of its command.
+	return p.cur != nil && !p.cur.responded && looksLikePacket(data, p.cur.seq+1, func(byte, int) bool { return true })
 }
 
 // exchange is one command (or the connection phase) and its response,
@@ -161,6 +187,7 @@ type exchange struct {
 	e     entry.Entry
 	my    entry.MySQL
 	cmd   byte
+	seq   byte // the sequence id of the command's last packet
 	state respState
 	left  int // definitions left in the current section
 	cols  int // columns of a prepared statement

@@ -16,7 +16,7 @@ func (p *parser) command(h *half, ts time.Time) {
 	x := p.newExchange(h.start)
 	x.e.Size.Request = h.wire
 	c := b[0]
-	x.cmd = c
+	x.cmd, x.seq = c, h.last
 	x.my.Command = commandName(c)
 	x.e.Method = methodName(c)
 	args := b[1:]
