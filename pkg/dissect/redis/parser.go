@@ -265,7 +265,10 @@ func (p *parser) reply(v *value, end time.Time) {
 	if resp3Only(v.kind) {
 		p.resp3 = true
 	}
-	kind := v.firstWord()
+	var kind string // only pushes and pub/sub replies need their first word
+	if v.kind == tPush || v.kind == tArray && p.subscribed {
+		kind = v.firstWord()
+	}
 	if p.isPush(v, kind) {
 		p.push(v, kind, end)
 		return
