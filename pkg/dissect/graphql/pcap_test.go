@@ -16,6 +16,7 @@ import (
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect/http1"
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect/http2"
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
+	"github.com/kubectl-shark/kubectl-shark/pkg/filter"
 	"github.com/kubectl-shark/kubectl-shark/pkg/pipeline"
 )
 
@@ -52,12 +53,14 @@ func TestCapture(t *testing.T) {
 	}
 	got := map[string]int{}
 	versions := map[string]int{}
+	var all []*entry.Entry
 	dec := json.NewDecoder(&out)
 	for dec.More() {
 		var e entry.Entry
 		if err := dec.Decode(&e); err != nil {
 			t.Fatal(err)
 		}
+		all = append(all, &e)
 		if e.Proto != entry.ProtoGraphQL {
 			t.Errorf("%s entry %s %s", e.Proto, e.Method, e.Path)
 			continue
@@ -68,6 +71,32 @@ func TestCapture(t *testing.T) {
 		got[e.GraphQL.Operation+" "+e.Path+" "+e.Status]++
 		versions[e.HTTP.Version]++
 	}
+	// The fields select entries as `tap --filter` does.
+	for _, tc := range []struct {
+		expr string
+		want int
+	}{
+		{`graphql.error_count > 0`, 4},
+		{`graphql.operation == "mutation" && status == "OK"`, 3},
+		{`method == "QUERY" && path == "GetItem" && "item" in graphql.fields`, 1},
+		{`graphql.errors.exists(m, m.contains("inventory backend unavailable"))`, 1},
+		{`proto == "graphql" && http.version == "2"`, 2},
+	} {
+		f, err := filter.Compile(tc.expr)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.expr, err)
+		}
+		n := 0
+		for _, e := range all {
+			if f.Match(e) {
+				n++
+			}
+		}
+		if n != tc.want {
+			t.Errorf("filter %s: %d entries, want %d", tc.expr, n, tc.want)
+		}
+	}
+
 	if diff := cmp.Diff(want["graphql"].Entries, got); diff != "" {
 		t.Errorf("operations (-logged +dissected):\n%s", diff)
 	}

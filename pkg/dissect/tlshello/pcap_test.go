@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect/tlshello"
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
+	"github.com/kubectl-shark/kubectl-shark/pkg/filter"
 	"github.com/kubectl-shark/kubectl-shark/pkg/pipeline"
 )
 
@@ -55,12 +56,14 @@ func TestCapture(t *testing.T) {
 	entries := map[string]int{}
 	counters := map[string]int64{}
 	var snis, suites []string
+	var all []*entry.Entry
 	dec := json.NewDecoder(&out)
 	for dec.More() {
 		var e entry.Entry
 		if err := dec.Decode(&e); err != nil {
 			t.Fatal(err)
 		}
+		all = append(all, &e)
 		if e.Proto != entry.ProtoTLS {
 			t.Errorf("%s entry", e.Proto)
 			continue
@@ -85,6 +88,32 @@ func TestCapture(t *testing.T) {
 	}
 	if diff := cmp.Diff(w.Counters, counters); diff != "" {
 		t.Errorf("counters (-logged +dissected):\n%s", diff)
+	}
+
+	// The fields select entries as `tap --filter` does.
+	for _, tc := range []struct {
+		expr string
+		want int
+	}{
+		{`tls_hello.sni == "shop.shark.test"`, 2},
+		{`tls_hello.version == "TLS1.2" && tls_hello.alpn_selected == "h2"`, 1},
+		{`"h2" in tls_hello.alpn && tls_hello.cipher.startsWith("TLS_AES")`, 2},
+		{`tls_hello.alert == "protocol_version" && status != "OK"`, 1},
+		{`proto == "tls" && tls`, 6},
+	} {
+		f, err := filter.Compile(tc.expr)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.expr, err)
+		}
+		n := 0
+		for _, e := range all {
+			if f.Match(e) {
+				n++
+			}
+		}
+		if n != tc.want {
+			t.Errorf("filter %s: %d entries, want %d", tc.expr, n, tc.want)
+		}
 	}
 
 	if !tshark.Available() {

@@ -19,6 +19,7 @@ import (
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect/http1"
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect/websocket"
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
+	"github.com/kubectl-shark/kubectl-shark/pkg/filter"
 	"github.com/kubectl-shark/kubectl-shark/pkg/pipeline"
 )
 
@@ -61,12 +62,14 @@ func TestCapture(t *testing.T) {
 	got := map[string]map[string]int{"http": {}, "websocket": {}}
 	frames := map[string]int{} // by opcode number, as tshark shows them
 	compressed := 0
+	var all []*entry.Entry
 	dec := json.NewDecoder(&out)
 	for dec.More() {
 		var e entry.Entry
 		if err := dec.Decode(&e); err != nil {
 			t.Fatal(err)
 		}
+		all = append(all, &e)
 		if e.Error != "" {
 			t.Errorf("%s %s: error %q", e.Method, e.Path, e.Error)
 		}
@@ -92,6 +95,33 @@ func TestCapture(t *testing.T) {
 	}
 	if compressed != 8 { // the data messages of the second connection
 		t.Errorf("%d compressed messages, want 8", compressed)
+	}
+
+	// The fields select entries as `tap --filter` does.
+	for _, tc := range []struct {
+		expr string
+		want int
+	}{
+		{`websocket.close_code == 1000 && websocket.dir == "server"`, 2},
+		{`proto == "websocket" && method == "TEXT" && websocket.payload.size > 4000`, 2}, // compressed ones are smaller on the wire
+		{`websocket.compressed && websocket.payload.decoded == "deflate"`, 8},
+		{`websocket.frames > 1`, 1}, // only the plain client fragments
+		{`websocket.payload.data.contains("café")`, 4},
+		{`path == "/chat" && websocket.opcode == "ping"`, 2},
+	} {
+		f, err := filter.Compile(tc.expr)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.expr, err)
+		}
+		n := 0
+		for _, e := range all {
+			if f.Match(e) {
+				n++
+			}
+		}
+		if n != tc.want {
+			t.Errorf("filter %s: %d entries, want %d", tc.expr, n, tc.want)
+		}
 	}
 
 	if !tshark.Available() {
