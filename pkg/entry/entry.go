@@ -298,7 +298,8 @@ type MySQL struct {
 	InsertID int64 `json:"insert_id,omitempty"`
 	Warnings int   `json:"warnings,omitempty"`
 	Columns  int   `json:"columns,omitempty"` // columns of the (first) result set
-	// Results counts result sets when a command returned more than one.
+	// Results counts the results (result sets and OK packets) of a
+	// command that returned more than one (multi-statements, CALL).
 	Results int `json:"results,omitempty"`
 	// Statement is the prepared statement id; Params its parameter count.
 	Statement uint32 `json:"statement,omitempty"`
@@ -332,8 +333,9 @@ type WS struct {
 	Opcode    string `json:"opcode"` // text, binary, close, ping, pong
 	Dir       string `json:"dir"`    // who sent it: "client" or "server"
 	CloseCode int    `json:"close_code,omitempty"`
-	// Payload is the unmasked (and inflated) payload, bounded; for a close
-	// frame, the payload after the code.
+	// Payload is the unmasked (and inflated) payload, bounded; Size is
+	// its size on the wire. A close frame's code and reason are in
+	// CloseCode and CloseReason.
 	Payload     Body   `json:"payload"`
 	CloseReason string `json:"close_reason,omitempty"`
 	// Frames counts the frames of a fragmented message (when more than one).
@@ -346,7 +348,7 @@ type WS struct {
 type TLSInfo struct {
 	SNI     string   `json:"sni,omitempty"`
 	ALPN    []string `json:"alpn,omitempty"`    // protocols the client offered
-	Version string   `json:"version,omitempty"` // negotiated: TLS 1.3, TLS 1.2, ...
+	Version string   `json:"version,omitempty"` // negotiated: TLS1.3, TLS1.2, ...
 	Cipher  string   `json:"cipher,omitempty"`  // negotiated cipher suite
 	// ALPNSelected is the protocol the server chose, when the handshake
 	// shows it in clear (TLS 1.2; TLS 1.3 encrypts it).
