@@ -235,9 +235,9 @@ type Kafka struct {
 	// OffsetFetch) or the coordinator key (FindCoordinator).
 	GroupID string `json:"group_id,omitempty"`
 	// Record batches carried by a Produce request or a Fetch response.
-	Batches     int    `json:"batches,omitempty"`
-	Records     int64  `json:"records,omitempty"`
-	RecordBytes int64  `json:"record_bytes,omitempty"`
+	Batches     int   `json:"batches,omitempty"`
+	Records     int64 `json:"records,omitempty"`
+	RecordBytes int64 `json:"record_bytes,omitempty"`
 	// Compression lists the codecs of the batches (gzip, snappy, lz4,
 	// zstd), comma-separated in the order seen; empty when none.
 	Compression string `json:"compression,omitempty"`
