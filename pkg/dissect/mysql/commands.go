@@ -210,7 +210,7 @@ func cstring(b []byte) (string, []byte) {
 // PASSWORD( with entry.Redacted, so credentials in account statements
 // never leave the node.
 func redactSQL(q, redacted string) string {
-	if !containsFold(q, "IDENTIFIED") && !containsFold(q, "PASSWORD") {
+	if !hasSecretKeyword(q) {
 		return q
 	}
 	var out strings.Builder
@@ -250,22 +250,46 @@ func keywordEnd(s string) int {
 	return best
 }
 
-func containsFold(s, upper string) bool { return indexFold(s, upper) >= 0 }
+// hasSecretKeyword reports, in one pass, whether q holds IDENTIFIED or
+// PASSWORD in any case.
+func hasSecretKeyword(q string) bool {
+	for i := 0; i < len(q); i++ {
+		switch q[i] | 0x20 {
+		case 'i':
+			if hasFoldAt(q, i, "IDENTIFIED") {
+				return true
+			}
+		case 'p':
+			if hasFoldAt(q, i, "PASSWORD") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasFoldAt reports whether s holds upper (ASCII upper case) at i, in any
+// case.
+func hasFoldAt(s string, i int, upper string) bool {
+	if len(s)-i < len(upper) {
+		return false
+	}
+	for j := 0; j < len(upper); j++ {
+		c := s[i+j]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != upper[j] {
+			return false
+		}
+	}
+	return true
+}
 
 // indexFold finds upper (ASCII upper case) in s ignoring ASCII case.
 func indexFold(s, upper string) int {
 	for i := 0; i+len(upper) <= len(s); i++ {
-		j := 0
-		for ; j < len(upper); j++ {
-			c := s[i+j]
-			if 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
-			}
-			if c != upper[j] {
-				break
-			}
-		}
-		if j == len(upper) {
+		if hasFoldAt(s, i, upper) {
 			return i
 		}
 	}

@@ -392,3 +392,19 @@ func TestDetect(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactSQL(t *testing.T) {
+	tests := map[string]string{
+		"SELECT 1":                               "SELECT 1",
+		"CREATE USER 'a'@'%' IDENTIFIED BY 'pw'": "CREATE USER 'a'@'%' IDENTIFIED BY 'x'",
+		`alter user b identified via ed25519 using PASSWORD("p w")`: `alter user b identified via ed25519 using PASSWORD("x")`,
+		"SET PASSWORD = 'secret' ":                                  "SET PASSWORD = 'x' ",
+		"GRANT ALL ON db.* TO u IDENTIFIED BY 'unterminated":        "GRANT ALL ON db.* TO u IDENTIFIED BY 'x",
+		"SELECT password FROM users":                                "SELECT password FROM users",
+	}
+	for in, want := range tests {
+		if got := redactSQL(in, "x"); got != want {
+			t.Errorf("redactSQL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
