@@ -100,6 +100,18 @@ func render(v *value) string {
 		if len(v.elems) == 0 {
 			return ""
 		}
+		switch t := v.text(0); string(t) { // the common replies, without allocating
+		case "OK":
+			return "OK"
+		case "PONG":
+			return "PONG"
+		case "QUEUED":
+			return "QUEUED"
+		case "0":
+			return "0"
+		case "1":
+			return "1"
+		}
 		return elemText(v, 0)
 	}
 	open, close := byte('['), byte(']')
