@@ -267,7 +267,7 @@ type AMQP struct {
 // Postgres is one statement and its outcome.
 type Postgres struct {
 	Query    string `json:"query"`
-	Command  string `json:"command,omitempty"` // the CommandComplete tag: "INSERT 0 1"
+	Command  string `json:"command,omitempty"` // the CommandComplete tag ("INSERT 0 1"); for a Startup, the authentication method
 	Rows     int64  `json:"rows,omitempty"`
 	Error    string `json:"error"` // the ErrorResponse message
 	SQLState string `json:"sqlstate,omitempty"`
