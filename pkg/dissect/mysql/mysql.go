@@ -5,6 +5,14 @@
 // several when the server says more results exist), text and binary
 // (prepared statement) protocols alike.
 //
+// Entries: Method is the SQL statement's first keyword for COM_QUERY
+// (SELECT, INSERT, ...; QUERY when unknown), else the command name without
+// its COM_ prefix (STMT_EXECUTE, PING, HANDSHAKE); Path is the SQL text (the
+// prepared text for statement commands), the schema of COM_INIT_DB or the
+// user of the handshake; Status is "OK", "ERR <code>", or empty for the
+// commands the server does not answer (COM_QUIT, COM_STMT_CLOSE). With
+// Options.Redact, string literals after IDENTIFIED or PASSWORD are replaced.
+//
 // Prepared statements are remembered per connection (bounded), so that an
 // execute shows the SQL text it runs. A connection that switches to TLS
 // (SSLRequest) is handed to the TLS hello dissector; one that negotiates the

@@ -4,6 +4,11 @@
 // protocols, the negotiated version and cipher suite, and the first alert
 // seen in clear, so that encrypted flows are still visible by name.
 //
+// Entries: Method is the negotiated version (TLS1.3, TLS1.2, ...), Path
+// the server name, Status "OK" once the server answered, or the name of
+// the first alert seen in clear (protocol_version, bad_certificate, ...);
+// Entry.TLS is set. Size counts the bytes each way up to the emission.
+//
 // Everything after the handshake's clear-text part is only counted. The
 // entry is emitted as soon as the outcome is known: at the ServerHello for
 // TLS 1.3 (the rest is encrypted), at the server's ChangeCipherSpec for

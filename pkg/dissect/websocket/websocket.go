@@ -4,6 +4,12 @@
 // entry per message and per control frame, with the payload bounded by
 // Options.MaxBody.
 //
+// Entries: Method is the opcode in upper case (TEXT, BINARY, CLOSE, PING,
+// PONG), Path the target of the upgrade request, Status the close code of a
+// close frame (empty otherwise); Src is always the client, and WS.Dir says
+// who sent the message. A message cut by a gap or the end of the capture
+// is emitted with Error set; after a gap, a direction is only counted.
+//
 // The HTTP/1 dissector hands a connection over with NewUpgraded after a 101
 // response naming "websocket".
 package websocket
