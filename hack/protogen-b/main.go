@@ -42,9 +42,15 @@ func (l Log) tally(proto string) *Tally {
 	return t
 }
 
-// entry counts one entry under key, spaces trimmed.
-func (l Log) entry(proto string, key ...string) {
-	l.tally(proto).Entries[strings.TrimSpace(strings.Join(key, " "))]++
+// entry counts one entry under the key made of the non-empty parts.
+func (l Log) entry(proto string, parts ...string) {
+	key := make([]string, 0, len(parts))
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			key = append(key, p)
+		}
+	}
+	l.tally(proto).Entries[strings.Join(key, " ")]++
 }
 
 func (l Log) count(proto, name string, n int64) { l.tally(proto).Counters[name] += n }
