@@ -2,7 +2,10 @@
 # Installs the Debian packages the tests, benchmarks and demo use. Idempotent:
 # apt runs only when something is missing.
 set -euo pipefail
-pkgs=(tshark tcpdump dnsmasq dnsutils iproute2 ethtool curl procps)
+pkgs=(
+	tshark tcpdump dnsmasq dnsutils iproute2 ethtool curl procps # engine tests, recording
+	redis-server redis-tools wrk iperf3                          # worker tests, live benchmark
+)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
