@@ -50,3 +50,33 @@ BEGIN {
 	printf "time vs tcpdump -r:   %.2fx (goal <= 3x)\n", (ds>0 ? os/ds : 0)
 	printf "peak RSS:             %.1f MiB (goal <= 128 MiB)\n", ok/1024
 }'
+
+# Per protocol: each capture of testdata/ repeated (copies 1000 s apart, so
+# connections of one copy time out before the next starts) to ~PROTO_MB.
+proto_mb=${PROTO_MB:-16}
+pdir=.cache/bench/proto
+mkdir -p "$pdir"
+echo
+echo "per protocol (each testdata capture repeated to ~${proto_mb} MB):"
+printf "%-12s %8s %9s %12s %10s %10s %8s\n" "capture" "MB" "entries" "entries/s" "ours s" "tshark s" "speedup"
+for f in testdata/{http1,h2c,grpc,dns,redis,kafka,amqp,postgres,mysql,graphql,websocket,tls}.pcap*; do
+	[ -f "$f" ] || continue
+	name=$(basename "${f%%.*}")
+	big=$pdir/$name.pcap
+	if [ ! -s "$big" ]; then
+		editcap -F pcap "$f" "$tmp/cur.pcap" 2>/dev/null
+		shift_s=1000
+		while [ "$(stat -c %s "$tmp/cur.pcap")" -lt $((proto_mb << 20)) ]; do
+			editcap -t "$shift_s" "$tmp/cur.pcap" "$tmp/shifted.pcap"
+			mergecap -F pcap -a -w "$tmp/next.pcap" "$tmp/cur.pcap" "$tmp/shifted.pcap"
+			mv "$tmp/next.pcap" "$tmp/cur.pcap"
+			shift_s=$((shift_s * 2))
+		done
+		mv "$tmp/cur.pcap" "$big"
+	fi
+	n=$(bin/kubectl-shark tap --read "$big" -o json | wc -l)
+	read -r o_s _ o_cpu < <(measure "p-$name" bin/kubectl-shark tap --read "$big" -o json)
+	read -r t_s _ t_cpu < <(measure "t-$name" tshark -r "$big" -q -z io,stat,0)
+	awk -v name="$name" -v size="$(stat -c %s "$big")" -v n="$n" -v os="$o_s" -v ts="$t_s" 'BEGIN {
+		printf "%-12s %8.1f %9d %12.0f %10.2f %10.2f %7.1fx\n", name, size/1e6, n, (os>0?n/os:0), os, ts, (os>0?ts/os:0) }'
+done

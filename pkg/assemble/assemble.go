@@ -171,6 +171,9 @@ func (a *Assembler) Stats() Stats { return a.stats }
 func (a *Assembler) Frame(f *capture.Frame) {
 	if f.Timestamp.After(a.now) {
 		a.now = f.Timestamp
+		// Timeouts apply before the packet: a connection idle past its
+		// timeout is closed before a new one on the same ports begins.
+		a.flush()
 	}
 	switch f.Proto {
 	case capture.IPProtoTCP:
@@ -195,6 +198,11 @@ func (a *Assembler) Tick(now time.Time) {
 	if now.After(a.now) {
 		a.now = now
 	}
+	a.flush()
+}
+
+// flush runs the timeouts at most once a second (of packet time).
+func (a *Assembler) flush() {
 	if a.now.Sub(a.lastFlush) < time.Second {
 		return
 	}
