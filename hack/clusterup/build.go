@@ -46,7 +46,8 @@ func ensureArtifacts(ctx context.Context, l layout, out io.Writer) (artifacts, e
 	a := artifacts{binDir: filepath.Join(l.cache, "k8s", k8sVersion+"-"+k8sHash)}
 	k8sLD := versionLDFlags()
 	builds := []goBuild{
-		{dir: k8sDir, pkg: "./kube", out: a.bin("kube"), ldflags: k8sLD, what: "Kubernetes " + k8sVersion + " (cold: about 10 min on 2 cores)"},
+		{dir: k8sDir, pkg: "./kube", out: a.bin("kube"), ldflags: k8sLD, what: "Kubernetes " + k8sVersion,
+			note: " (the first build takes about 10 min on 2 cores)"},
 		{dir: k8sDir, pkg: "./etcd", out: a.bin("etcd"), what: "etcd"},
 	}
 	dnsBin := filepath.Join(l.cache, "coredns", corednsVersion+"-"+dnsHash, "coredns")
@@ -87,7 +88,7 @@ func versionLDFlags() string {
 type goBuild struct {
 	dir, pkg, out string
 	ldflags       string
-	what          string
+	what, note    string
 }
 
 func (b goBuild) ensure(ctx context.Context, l layout, out io.Writer) error {
@@ -110,7 +111,7 @@ func (b goBuild) ensure(ctx context.Context, l layout, out io.Writer) error {
 	if ldflags == "" {
 		ldflags = "-s -w"
 	}
-	fmt.Fprintf(out, "building %s, log: %s\n", b.what, logPath)
+	fmt.Fprintf(out, "building %s%s, log: %s\n", b.what, b.note, logPath)
 	begin := time.Now()
 	tmp := b.out + ".tmp"
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", tmp, b.pkg)

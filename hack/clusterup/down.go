@@ -24,6 +24,12 @@ func down(ctx context.Context, l layout, out io.Writer) error {
 		}
 	}
 	all := nodes(l, maxNodes)
+	var tracked []proc
+	for _, name := range expectedDaemons(maxNodes) {
+		if p, err := readPidFile(l, name); err == nil && p.exists() {
+			tracked = append(tracked, p)
+		}
+	}
 
 	// Stop what watches and restarts pods before emptying the runtimes.
 	var names []string
@@ -41,6 +47,7 @@ func down(ctx context.Context, l layout, out io.Writer) error {
 	// exit), then force whatever it could not.
 	var sockets []string
 	for _, n := range all {
+		tracked = append(tracked, procsOf(findShims(n.sock()))...)
 		resetRuntime(ctx, l, n)
 		sockets = append(sockets, shimSockets(n)...)
 	}
@@ -54,11 +61,14 @@ func down(ctx context.Context, l layout, out io.Writer) error {
 		strays = append(strays, findShims(n.sock())...)
 	}
 	strays = append(strays, cgroupProcs(cgroupParent)...)
-	add(killPids(ctx, strays))
+	killed, err := killPids(ctx, strays)
+	add(err)
+	tracked = append(tracked, killed...)
 
 	add(stopAll(ctx, l, []string{"kube-apiserver"}, 10*time.Second))
 	add(stopAll(ctx, l, []string{"etcd"}, 10*time.Second))
 
+	waitReaped(ctx, tracked, 5*time.Second)
 	add(unmountAll(l.state, l.run))
 	add(teardownNetwork(ctx, l))
 	add(cleanupIptables(ctx))
@@ -132,4 +142,15 @@ func flushConntrack(ctx context.Context) {
 	} {
 		_ = exec.CommandContext(ctx, "conntrack", args...).Run() // exits 1 when nothing matched
 	}
+}
+
+// procsOf records pids with their start times, for waitReaped.
+func procsOf(pids []int) []proc {
+	var out []proc
+	for _, pid := range pids {
+		if st, err := procStartTime(pid); err == nil {
+			out = append(out, proc{name: fmt.Sprintf("pid %d", pid), pid: pid, start: st})
+		}
+	}
+	return out
 }

@@ -166,8 +166,9 @@ func waitGone(ctx context.Context, p proc, d time.Duration) bool {
 }
 
 // killPids sends SIGKILL to every pid and waits until all are gone. It is for the
-// processes of pods and shims that the cluster's runtimes started.
-func killPids(ctx context.Context, pids []int) error {
+// processes of pods and shims that the cluster's runtimes started. It returns the
+// processes it signalled, for waitReaped.
+func killPids(ctx context.Context, pids []int) ([]proc, error) {
 	var procs []proc
 	for _, pid := range pids {
 		st, err := procStartTime(pid)
@@ -184,7 +185,29 @@ func killPids(ctx context.Context, pids []int) error {
 			errs = append(errs, fmt.Errorf("%s survived SIGKILL", p.name))
 		}
 	}
-	return errors.Join(errs...)
+	return procs, errors.Join(errs...)
+}
+
+// exists tells whether the process is still in the process table, zombie or not.
+func (p proc) exists() bool {
+	st, err := procStartTime(p.pid)
+	return err == nil && st == p.start
+}
+
+// waitReaped waits a while for the zombies of the given processes to be reaped.
+// The cluster's daemons outlive up, so init is their parent and reaps them a
+// moment after they exit; down waits for that, so that it leaves no trace in ps.
+func waitReaped(ctx context.Context, procs []proc, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for _, p := range procs {
+		for p.exists() && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // findShims returns the pids of containerd shims serving the containerd at sock.

@@ -94,8 +94,13 @@ func start1(ctx context.Context, l layout, a artifacts, ns []node, out io.Writer
 	}
 	step("kube-apiserver ready")
 
-	// Nodes are registered before their kubelets start, with their pod CIDRs.
-	if _, err := kubectl(ctx, l, a, nodeManifest(ns)+"---\n"+corednsManifest(), "apply", "-f", "-"); err != nil {
+	// Nodes are registered before their kubelets start, with their pod CIDRs. The
+	// API server is ready before its controllers have made kube-system: retry.
+	manifests := nodeManifest(ns) + "---\n" + corednsManifest()
+	if err := waitFor(ctx, "cluster objects", 30*time.Second, func(ctx context.Context) (bool, error) {
+		_, err := kubectl(ctx, l, a, manifests, "apply", "-f", "-")
+		return err == nil, err
+	}); err != nil {
 		return err
 	}
 	for _, d := range []daemon{controllerManagerDaemon(l, a), schedulerDaemon(l, a)} {

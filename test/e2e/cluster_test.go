@@ -184,22 +184,23 @@ func (s snapshot) clusterTraces() []string {
 	return out
 }
 
-// newSince lists what is in s but not in the baseline, among the kinds a cluster
-// creates. Unrelated activity of other processes on the machine can show up here
-// too, so every item names its kind.
+// newSince lists what is in s but not in the baseline. Other work on the machine
+// (network namespaces of other tests under /run/netns, which the cluster never
+// uses) is left out, so that only what a cluster could have made counts.
 func (s snapshot) newSince(base snapshot) []string {
 	var out []string
-	diff := func(kind string, now, before []string) {
+	diff := func(kind string, now, before []string, foreign func(string) bool) {
 		for _, it := range now {
-			if !slices.Contains(before, it) {
+			if !slices.Contains(before, it) && !foreign(it) {
 				out = append(out, kind+" "+it)
 			}
 		}
 	}
-	diff("mount", s.mounts, base.mounts)
-	diff("link", s.links, base.links)
-	diff("chain", s.chains, base.chains)
-	diff("cgroup", s.cgroups, base.cgroups)
+	none := func(string) bool { return false }
+	diff("mount", s.mounts, base.mounts, func(m string) bool { return strings.HasPrefix(m, "/run/netns/") })
+	diff("link", s.links, base.links, func(l string) bool { return !clusterPattern.MatchString(l) })
+	diff("chain", s.chains, base.chains, none)
+	diff("cgroup", s.cgroups, base.cgroups, none)
 	return out
 }
 
