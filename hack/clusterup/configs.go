@@ -91,6 +91,7 @@ func controllerManagerDaemon(l layout, a artifacts) daemon {
 		// up assigns every node its pod CIDR when it registers the Node, so that
 		// the CIDR in the node's CNI config is known before its kubelet starts.
 		"--allocate-node-cidrs=false",
+		"--flex-volume-plugin-dir=" + filepath.Join(l.state, "flexvolume"),
 		"--profiling=false",
 	}}
 }

@@ -45,8 +45,9 @@ func down(ctx context.Context, l layout, out io.Writer) error {
 
 	// Let each containerd tear its pods down properly (CNI DEL, unmounts, shims
 	// exit), then force whatever it could not.
-	var sockets []string
+	var sockets, sandboxes []string
 	for _, n := range all {
+		sandboxes = append(sandboxes, sandboxIDs(n)...)
 		tracked = append(tracked, procsOf(findShims(n.sock()))...)
 		resetRuntime(ctx, l, n)
 		sockets = append(sockets, shimSockets(n)...)
@@ -75,7 +76,7 @@ func down(ctx context.Context, l layout, out io.Writer) error {
 	flushConntrack(ctx)
 	add(removeCgroup(cgroupParent))
 	add(restoreSysctls(l))
-	add(cleanSharedDirs(l, sockets))
+	add(cleanSharedDirs(l, sockets, sandboxes))
 	if len(errs) == 0 {
 		// Only with nothing mounted below them may the state directories go.
 		add(os.RemoveAll(l.state))

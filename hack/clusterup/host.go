@@ -152,7 +152,11 @@ func restoreSysctls(l layout) error {
 // sharedDirs are host directories that containerd's shims, the CNI library and
 // the kubelet use whatever they are configured with. down removes what the cluster
 // put there, and a directory itself only if up created it.
-var sharedDirs = []string{"/run/containerd", "/var/lib/cni", "/var/log/containers"}
+var sharedDirs = []string{"/run/containerd", "/var/lib/cni", "/var/log/containers", "/var/lib/kubelet"}
+
+// deviceManagerSocket is the kubelet's device plugin socket, at a path that no
+// flag moves; every kubelet of the cluster binds it in turn.
+const deviceManagerSocket = "/var/lib/kubelet/device-plugins/kubelet.sock"
 
 func (l layout) createdDirsFile() string { return filepath.Join(l.state, "created-dirs.json") }
 
@@ -174,24 +178,34 @@ func recordSharedDirs(l layout) error {
 	return writeFile(l.createdDirsFile(), b, 0o644)
 }
 
-// cleanSharedDirs removes the cluster's files from sharedDirs: shim sockets,
-// CNI result caches of the cluster's networks, and container log symlinks into
-// the cluster's state; then the directories up created, if empty.
-func cleanSharedDirs(l layout, shimSockets []string) error {
+// cleanSharedDirs removes the cluster's files from sharedDirs: shim sockets, CNI
+// result caches of the cluster's sandboxes, container log symlinks into the
+// cluster's state and the device plugin socket; then the directories up created,
+// if empty. The runtimes remove all but the last when they shut pods down
+// properly; this is for what a forced teardown leaves.
+func cleanSharedDirs(l layout, shimSockets, sandboxIDs []string) error {
 	var errs []error
-	for _, s := range shimSockets {
-		if err := os.Remove(s); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	remove := func(p string) {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
-	results, _ := filepath.Glob("/var/lib/cni/results/shark-node-*")
-	for _, r := range results {
-		errs = append(errs, os.Remove(r))
+	for _, s := range shimSockets {
+		remove(s)
+	}
+	for _, id := range sandboxIDs {
+		results, _ := filepath.Glob("/var/lib/cni/results/*-" + id + "-*")
+		for _, r := range results {
+			remove(r)
+		}
+	}
+	if st, err := os.Lstat(deviceManagerSocket); err == nil && st.Mode()&fs.ModeSocket != 0 {
+		remove(deviceManagerSocket)
 	}
 	links, _ := filepath.Glob("/var/log/containers/*")
 	for _, link := range links {
 		if target, err := os.Readlink(link); err == nil && strings.HasPrefix(target, l.state+"/") {
-			errs = append(errs, os.Remove(link))
+			remove(link)
 		}
 	}
 	b, err := os.ReadFile(l.createdDirsFile())
@@ -238,4 +252,14 @@ func shimSockets(n node) []string {
 		}
 	}
 	return out
+}
+
+// sandboxIDs lists the pod sandboxes a node's containerd knows, from its CRI state.
+func sandboxIDs(n node) []string {
+	dirs, _ := filepath.Glob(filepath.Join(n.containerdRoot(), "io.containerd.grpc.v1.cri", "sandboxes", "*"))
+	ids := make([]string, 0, len(dirs))
+	for _, d := range dirs {
+		ids = append(ids, filepath.Base(d))
+	}
+	return ids
 }

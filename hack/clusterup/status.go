@@ -73,7 +73,7 @@ func kubectlPassthrough(_ context.Context, l layout, args []string) (int, error)
 		return 1, errors.New("kubectl is not built yet: run hack/cluster build or up")
 	}
 	kubectlBin := filepath.Join(filepath.Dir(bin), "kubectl")
-	argv := append([]string{kubectlBin, "--kubeconfig=" + l.kubeconfig}, args...)
+	argv := append(append([]string{kubectlBin}, l.kubectlFlags()...), args...)
 	return 1, syscall.Exec(kubectlBin, argv, os.Environ())
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -95,9 +96,15 @@ func apiReady(l layout) func(context.Context) (bool, error) {
 	}
 }
 
+// kubectlFlags point kubectl at the cluster and keep its discovery cache in
+// .cache, so that no run of it leaves files in the home directory.
+func (l layout) kubectlFlags() []string {
+	return []string{"--kubeconfig=" + l.kubeconfig, "--cache-dir=" + filepath.Join(l.cache, "cluster", "kubectl-cache")}
+}
+
 // kubectl runs the cluster's kubectl with the admin kubeconfig.
 func kubectl(ctx context.Context, l layout, a artifacts, stdin string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, a.bin("kubectl"), append([]string{"--kubeconfig=" + l.kubeconfig}, args...)...)
+	cmd := exec.CommandContext(ctx, a.bin("kubectl"), append(l.kubectlFlags(), args...)...)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
