@@ -11,7 +11,7 @@
 //	hack/cluster status        what runs; exit 0 when the cluster is up and healthy
 //	hack/cluster kubeconfig    print the kubeconfig path
 //	hack/cluster load TAR...   import image tarballs into every node's containerd
-//	hack/cluster build         build (or reuse) the binaries and images only
+//	hack/cluster build         install the host packages, build (or reuse) binaries and images
 //	hack/cluster kubectl ARGS  kubectl of the cluster's version, on its kubeconfig
 package main
 
@@ -81,6 +81,9 @@ func run(ctx context.Context, args []string, out io.Writer) (int, error) {
 		}
 		return 0, load(ctx, l, rest, out)
 	case "build":
+		if err := ensureHostPackages(ctx, out); err != nil {
+			return 1, err
+		}
 		_, err := ensureArtifacts(ctx, l, out)
 		return 0, err
 	}

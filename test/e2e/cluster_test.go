@@ -32,6 +32,8 @@ func TestCluster(t *testing.T) {
 		t.Skip("needs root: the cluster creates interfaces, mounts and cgroups")
 	}
 	c := &cluster{root: repoRoot(t)}
+	// Packages and binaries first, so that a cold build is timed on its own.
+	c.must(t, 0, "build")
 	initial := c.nodesUp(t)
 	t.Logf("cluster before the test: %d node(s) up", initial)
 	t.Cleanup(func() { c.restore(t, initial) })
