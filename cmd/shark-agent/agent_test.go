@@ -48,6 +48,12 @@ func TestParseSize(t *testing.T) {
 		if (err != nil) != tt.err || got != tt.want {
 			t.Errorf("%q: %d, %v", tt.in, got, err)
 		}
+		if err == nil {
+			b := byteSize(got)
+			if back, err := parseSize(b.String()); err != nil || back != got {
+				t.Errorf("%q: String %q parses back to %d, %v", tt.in, b.String(), back, err)
+			}
+		}
 	}
 }
 

@@ -25,8 +25,19 @@ import (
 // byteSize is a flag value in bytes that takes suffixes: 200MB, 64Mi, 1G.
 type byteSize int64
 
-func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
-func (b *byteSize) Type() string   { return "size" }
+func (b *byteSize) String() string {
+	n := int64(*b)
+	for _, u := range []struct {
+		shift  uint
+		suffix string
+	}{{40, "Ti"}, {30, "Gi"}, {20, "Mi"}, {10, "Ki"}} {
+		if n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+func (b *byteSize) Type() string { return "size" }
 
 func (b *byteSize) Set(s string) error {
 	n, err := parseSize(s)
@@ -84,7 +95,7 @@ func newCaptureFlags() captureFlags {
 }
 
 func (c *captureFlags) add(fs *pflag.FlagSet) {
-	fs.Var(&c.RingSize, "ring-size", "kernel ring per network namespace, absorbs bursts (e.g. 16Mi, 64Mi)")
+	fs.Var(&c.RingSize, "ring-size", "kernel ring per network namespace, absorbs bursts while the reader is busy (kernel memory, outside --max-memory)")
 	fs.Var(&c.BlockSize, "ring-block-size", "ring block size: a power of two of at least 64Ki")
 	fs.IntVar(&c.SnapLen, "snaplen", c.SnapLen, "bytes kept of each packet, from its IP header")
 	fs.StringVar(&c.BPF, "bpf", c.BPF, `kernel packet filter, a tcpdump subset: host, net, port, portrange, src/dst, tcp, udp, icmp, ip, ip6, and/or/not (e.g. "tcp port 80 and not host 10.0.0.1")`)

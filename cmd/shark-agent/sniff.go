@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +24,9 @@ import (
 	"github.com/kubectl-shark/kubectl-shark/pkg/worker"
 )
 
+// sniffRingSize is sniff's default ring: it captures one namespace.
+const sniffRingSize = 64 << 20
+
 // SniffOptions are the options of `shark-agent sniff`.
 type SniffOptions struct {
 	IOStreams
@@ -34,6 +38,7 @@ type SniffOptions struct {
 	MetricsAddr string
 	MaxMemory   byteSize
 	Stats       bool
+	CPUProfile  string
 
 	capture captureFlags
 	output  outputFlags
@@ -45,12 +50,15 @@ type SniffOptions struct {
 
 // NewSniffOptions returns the defaults of `sniff`.
 func NewSniffOptions(streams IOStreams) *SniffOptions {
-	return &SniffOptions{
+	o := &SniffOptions{
 		IOStreams: streams,
 		MaxMemory: worker.DefaultMaxMemory,
 		capture:   newCaptureFlags(),
 		output:    newOutputFlags("line"),
 	}
+	// One namespace: a ring as large as tcpdump -B 65536.
+	o.capture.RingSize = sniffRingSize
+	return o
 }
 
 // NewCmdSniff returns `shark-agent sniff`.
@@ -96,6 +104,8 @@ kubectl shark tap, and can write the raw packets to a pcapng or pcap file.`,
 	f.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "serve Prometheus metrics on this address (off by default)")
 	f.Var(&o.MaxMemory, "max-memory", "memory budget; over it, dissection pauses (capture and -w go on)")
 	f.BoolVar(&o.Stats, "stats", o.Stats, "print capture statistics to stderr at the end")
+	f.StringVar(&o.CPUProfile, "cpuprofile", o.CPUProfile, "write a CPU profile to this file (benchmarks)")
+	f.MarkHidden("cpuprofile")
 	o.capture.add(f)
 	o.output.add(f)
 	return cmd
@@ -207,6 +217,17 @@ func (o *SniffOptions) Run(ctx context.Context) error {
 	}
 	if err := w.SetTargets([]worker.Target{o.target}); err != nil {
 		return err
+	}
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if o.MetricsAddr != "" {
 		stop, err := serveMetrics(o.MetricsAddr, w)

@@ -246,7 +246,7 @@ func TestStoreBoundedUnderLiveFlood(t *testing.T) {
 	wst, sst := w.Stats(), st.Stats()
 	t.Logf("captured %d packets (%d MB), kernel drops %d, not stored (queue full) %d, not dissected %d; store wrote %d MB, evicted %d segments, peak on disk %d MB (limit %d MB, segment %d MB)",
 		wst.Packets, wst.Bytes>>20, wst.KernelDrops, wst.SinkDrops, wst.DissectDrops+wst.ShedPackets, sst.WrittenBytes>>20, sst.Evicted, peak.Load()>>20, limit>>20, seg>>20)
-	if sst.WrittenBytes < 8*limit || sst.Evicted == 0 {
+	if sst.WrittenBytes < 2*limit || sst.Evicted == 0 { // the ring turned over: the bound was tested
 		t.Fatalf("the flood did not reach the store: %+v", sst)
 	}
 	if p := peak.Load(); p > limit+seg {

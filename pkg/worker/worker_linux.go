@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/assemble"
 	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
@@ -54,7 +55,7 @@ type Maintainer interface{ Maintain() }
 // Defaults of Options.
 const (
 	DefaultScanInterval = 250 * time.Millisecond
-	DefaultQueueBytes   = 32 << 20
+	DefaultQueueBytes   = 64 << 20
 	DefaultMaxMemory    = 512 << 20
 	// flushAge bounds how long a capture holds a batch before queueing it.
 	flushAge     = 50 * time.Millisecond
@@ -676,6 +677,7 @@ func (c *netnsCapture) run() {
 		c.h.Close()
 		c.pollKernel()
 	}()
+	boostThread()
 	w := c.w
 	var p capture.Packet
 	var b *batch
@@ -715,6 +717,20 @@ func (c *netnsCapture) run() {
 	if b != nil {
 		w.dispatch(c, b)
 	}
+}
+
+// captureNice is the scheduling priority of capture threads: under CPU
+// contention the reader of a ring runs before dissection and before the
+// traffic's own processes, so the ring does not overflow.
+const captureNice = -10
+
+// boostThread gives the calling goroutine an OS thread of its own with a
+// higher priority. The goroutine never unlocks it: when it exits, the Go
+// runtime ends the thread rather than hand the priority to other
+// goroutines. Without CAP_SYS_NICE the priority stays as it was.
+func boostThread() {
+	runtime.LockOSThread()
+	unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), captureNice)
 }
 
 func (c *netnsCapture) pollKernel() {

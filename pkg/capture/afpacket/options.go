@@ -23,7 +23,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultSnapLen      = 262144
-	DefaultRingSize     = 16 << 20
+	DefaultRingSize     = 32 << 20
 	DefaultBlockSize    = 1 << 20
 	DefaultBlockTimeout = 25 * time.Millisecond
 	DefaultPollTimeout  = 100 * time.Millisecond

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Live capture benchmark: shark-agent sniff (dissecting, NDJSON to /dev/null)
+# against tcpdump -B 65536 -w /dev/null, at the same load, in the same run.
+#
+# Two network namespaces joined by a veth pair (MTU 1500, offloads off): the
+# servers (a Go net/http server, iperf3 -s) in "srv", the clients (wrk with
+# keep-alive, iperf3 -c) in "cli". Each load runs DURATION seconds three
+# ways: with no capture (the offered load), under shark-agent sniff --netns
+# srv, and under tcpdump -i any in srv. Offered packets are the veth's own
+# counters over the run; captured and lost are each tool's own report. The
+# sender's slowdown is its rate under capture against the uncaptured rate.
+# ROUNDS repeats the whole set; each cell is the median.
+#
+#   hack/bench-live.sh                     # make bench-live
+#   DURATION=5 ROUNDS=3 hack/bench-live.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-1}
+RING=${RING:-}          # shark-agent --ring-size (default: its own)
+WRK_CONNS=${WRK_CONNS:-32}
+
+[[ $(id -u) -eq 0 ]] || { echo "error: must run as root (namespaces, AF_PACKET)" >&2; exit 1; }
+for pair in wrk:wrk iperf3:iperf3 tcpdump:tcpdump ethtool:ethtool python3:python3; do
+	command -v "${pair%%:*}" >/dev/null || { echo "error: ${pair%%:*} missing (apt-get install ${pair#*:})" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d /tmp/shark-bench-live.XXXXXX)
+SRV=sharkbench-srv-$$
+CLI=sharkbench-cli-$$
+BG=()
+cleanup() {
+	for pid in "${BG[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${BG[@]}"; do wait "$pid" 2>/dev/null || true; done
+	ip netns del "$SRV" 2>/dev/null || true
+	ip netns del "$CLI" 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "building shark-agent and trafficgen..." >&2
+CGO_ENABLED=0 go build -o "$WORK/shark-agent" ./cmd/shark-agent
+CGO_ENABLED=0 go build -o "$WORK/trafficgen" ./hack/trafficgen
+
+# The veth pair, MTU 1500, no segmentation or receive offloads: every
+# frame on the wire is a real, Ethernet-sized packet.
+ip netns add "$SRV"
+ip netns add "$CLI"
+ip -n "$SRV" link set lo up
+ip -n "$CLI" link set lo up
+ip -n "$SRV" link add vsrv mtu 1500 type veth peer name vcli mtu 1500 netns "$CLI"
+ip -n "$SRV" addr add 10.203.0.1/24 dev vsrv
+ip -n "$CLI" addr add 10.203.0.2/24 dev vcli
+for pair in "$SRV:vsrv" "$CLI:vcli"; do
+	ip netns exec "${pair%%:*}" ethtool -K "${pair#*:}" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+	ip -n "${pair%%:*}" link set "${pair#*:}" up
+done
+for _ in $(seq 100); do
+	ip -n "$CLI" -o link show vcli | grep -q "state UP" && break
+	sleep 0.05
+done
+
+ip netns exec "$SRV" "$WORK/trafficgen" http-server -addr 10.203.0.1:8080 >"$WORK/http.log" 2>&1 &
+BG+=($!)
+ip netns exec "$SRV" iperf3 -s -p 5201 >"$WORK/iperf3-server.log" 2>&1 &
+BG+=($!)
+for _ in $(seq 100); do
+	ip netns exec "$CLI" bash -c 'exec 3<>/dev/tcp/10.203.0.1/8080' 2>/dev/null &&
+		ip netns exec "$CLI" bash -c 'exec 3<>/dev/tcp/10.203.0.1/5201' 2>/dev/null && break
+	sleep 0.1
+done
+
+# Offered packets: what crossed the server's veth, both ways.
+veth_packets() {
+	ip netns exec "$SRV" cat /sys/class/net/vsrv/statistics/rx_packets /sys/class/net/vsrv/statistics/tx_packets |
+		awk '{s += $1} END {print s}'
+}
+
+# load NAME: runs the load for DURATION s; prints the sender's rate.
+load() {
+	case $1 in
+	wrk)
+		ip netns exec "$CLI" wrk -t2 -c"$WRK_CONNS" -d"${DURATION}s" http://10.203.0.1:8080/healthz >"$WORK/wrk.out" 2>&1
+		awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out"
+		;;
+	iperf3)
+		ip netns exec "$CLI" iperf3 -c 10.203.0.1 -p 5201 -t "$DURATION" -M 1460 -J >"$WORK/iperf3.json" 2>&1
+		python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_sent"]["bits_per_second"]/1e9)' "$WORK/iperf3.json"
+		;;
+	esac
+}
+
+# run LOAD MODE: prints "offered_packets sender_rate captured lost undissected"
+run() {
+	local what=$1 mode=$2 pid= before after rate captured=0 lost=0 undissected=0
+	case $mode in
+	shark)
+		local ring=()
+		[[ -n $RING ]] && ring=(--ring-size "$RING")
+		"$WORK/shark-agent" sniff --netns "/run/netns/$SRV" -o json --stats "${ring[@]}" \
+			>/dev/null 2>"$WORK/shark.err" &
+		pid=$!
+		for _ in $(seq 100); do grep -q attached "$WORK/shark.err" 2>/dev/null && break; sleep 0.05; done
+		;;
+	tcpdump)
+		ip netns exec "$SRV" tcpdump -i any -B 65536 -w /dev/null 2>"$WORK/tcpdump.err" &
+		pid=$!
+		for _ in $(seq 100); do grep -q "listening on" "$WORK/tcpdump.err" 2>/dev/null && break; sleep 0.05; done
+		;;
+	esac
+	sleep 0.5
+	before=$(veth_packets)
+	rate=$(load "$what")
+	after=$(veth_packets)
+	# Let the capture drain its last ring blocks before it stops.
+	sleep 1.5
+	case $mode in
+	shark)
+		kill -INT "$pid"
+		wait "$pid" || true
+		read -r captured lost < <(sed -n 's/^\([0-9]*\) packets captured .*, \([0-9]*\) dropped by the kernel.*/\1 \2/p' "$WORK/shark.err")
+		undissected=$(sed -n 's/.* \([0-9]*\) not dissected (queue full), \([0-9]*\) not dissected (memory).*/\1 \2/p' "$WORK/shark.err" | awk '{print $1 + $2}')
+		;;
+	tcpdump)
+		kill -INT "$pid"
+		wait "$pid" || true
+		captured=$(sed -n 's/^\([0-9]*\) packets* captured$/\1/p' "$WORK/tcpdump.err")
+		lost=$(sed -n 's/^\([0-9]*\) packets* dropped by kernel$/\1/p' "$WORK/tcpdump.err")
+		;;
+	esac
+	echo "$((after - before)) $rate ${captured:-0} ${lost:-0} ${undissected:-0}"
+}
+
+results=$WORK/results
+: >"$results"
+for round in $(seq "$ROUNDS"); do
+	for what in wrk iperf3; do
+		for mode in none shark tcpdump; do
+			echo "round $round: $what, capture: $mode..." >&2
+			echo "$what $mode $(run "$what" "$mode")" >>"$results"
+		done
+	done
+done
+
+# Medians per (load, capture); ratios against the uncaptured run.
+python3 - "$results" "$DURATION" <<'EOF'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+dur = float(sys.argv[2])
+cell = {}
+for what, mode, offered, rate, captured, lost, undissected in rows:
+    cell.setdefault((what, mode), []).append((int(offered), float(rate), int(captured), int(lost), int(undissected)))
+med = lambda xs: statistics.median(xs)
+unit = {"wrk": "req/s", "iperf3": "Gbit/s"}
+names = {"none": "no capture", "shark": "shark-agent sniff (dissecting)", "tcpdump": "tcpdump -B 65536 -w /dev/null"}
+print(f"\nlive capture, {dur:.0f} s runs on a veth pair (MTU 1500, offloads off), medians of {len(cell[('wrk','none')])} round(s)\n")
+print("| load | capture | offered pkt/s | captured pkt/s | lost (kernel) | loss | captured, not dissected | sender rate | sender slowdown |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+for what in ("wrk", "iperf3"):
+    base = med([r[1] for r in cell[(what, "none")]])
+    for mode in ("none", "shark", "tcpdump"):
+        rs = cell[(what, mode)]
+        offered = med([r[0] for r in rs]) / dur
+        rate = med([r[1] for r in rs])
+        slow = (1 - rate / base) * 100 if base else 0
+        if mode == "none":
+            print(f"| {what} | {names[mode]} | {offered:,.0f} | - | - | - | - | {rate:,.2f} {unit[what]} | - |")
+            continue
+        captured = med([r[2] for r in rs])
+        lost = med([r[3] for r in rs])
+        loss = 100 * lost / (captured + lost) if captured + lost else 0
+        und = med([r[4] for r in rs])
+        und = f"{und:,.0f}" if mode == "shark" else "-"
+        print(f"| {what} | {names[mode]} | {offered:,.0f} | {captured / dur:,.0f} | {lost:,.0f} | {loss:.2f}% | {und} | {rate:,.2f} {unit[what]} | {slow:.1f}% |")
+EOF
