@@ -361,3 +361,25 @@ func TestNodesFromEnv(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHostParsers feeds arbitrary text to the parsers of host command output:
+// they must never panic, and the cleanup script must only ever delete.
+func FuzzHostParsers(f *testing.F) {
+	f.Add("*nat\n:KUBE-SERVICES - [0:0]\n-A PREROUTING -j KUBE-SERVICES\nCOMMIT\n")
+	f.Add("40 22 0:4 net:[1] /run/shark-cluster/netns/x rw - nsfs nsfs rw\n41 22 0:5 / /a\\040b rw - tmpfs t rw\n")
+	f.Add("-A X -j\n:\n*\n\\04")
+	f.Fuzz(func(t *testing.T, in string) {
+		script := cleanupScript(in)
+		for _, line := range strings.Split(script, "\n") {
+			if line != "" && !strings.HasPrefix(line, "*") && line != "COMMIT" &&
+				!strings.HasPrefix(line, "-D ") && !strings.HasPrefix(line, "-F ") && !strings.HasPrefix(line, "-X ") {
+				t.Fatalf("cleanup script line %q does not delete", line)
+			}
+		}
+		for _, m := range parseMountInfo([]byte(in)) {
+			if len(m.mountPoint) > len(in) {
+				t.Fatalf("mount point %q longer than the input", m.mountPoint)
+			}
+		}
+	})
+}

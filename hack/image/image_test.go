@@ -367,3 +367,22 @@ func layerNames(t *testing.T, img v1.Image) []string {
 	}
 	return names
 }
+
+// FuzzParseLdd checks that no ldd output makes the parser panic, and that it only
+// ever returns absolute paths.
+func FuzzParseLdd(f *testing.F) {
+	f.Add("\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x1)\n\t/lib64/ld-linux-x86-64.so.2 (0x2)\n")
+	f.Add("\tlibfoo.so => not found\n")
+	f.Add("=>\n (\n/")
+	f.Fuzz(func(t *testing.T, out string) {
+		libs, err := parseLdd([]byte(out))
+		if err != nil {
+			return
+		}
+		for _, l := range libs {
+			if !strings.HasPrefix(l, "/") {
+				t.Fatalf("parseLdd returned relative path %q", l)
+			}
+		}
+	})
+}
