@@ -12,7 +12,7 @@ export GOFLAGS := -buildvcs=false
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
 deps: ## install the Debian packages tests and demos use (idempotent)
@@ -25,12 +25,13 @@ build: ## build kubectl-shark (and shark-agent on Linux) into bin/
 		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/shark-agent ./cmd/shark-agent; fi
 
 .PHONY: test
-test: deps ## unit, race, golden, tshark-oracle and short fuzz tests
+test: deps ## unit, race, golden, tshark-oracle, short fuzz and e2e (local cluster) tests
 	$(GO) vet ./...
-	@test -z "$$(gofmt -l cmd pkg hack internal 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd pkg hack internal; exit 1; }
-	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race -short ./pkg/pipeline/... ./pkg/assemble/...
+	@test -z "$$(gofmt -l cmd pkg hack internal test 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd pkg hack internal test; exit 1; }
+	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -race -short ./pkg/pipeline/... ./pkg/assemble/... ./pkg/hub/... ./pkg/worker/...
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
+	$(MAKE) e2e
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
@@ -47,6 +48,30 @@ demo: deps build ## build the plugin and tap a capture of real traffic
 .PHONY: testdata
 testdata: deps ## re-record the captures in testdata/ from real clients and servers
 	hack/record-testdata.sh
+
+NODES ?= 1
+GOARCH ?= $(shell $(GO) env GOARCH)
+IMAGE ?= localhost/shark/agent:dev
+
+.PHONY: cluster-up cluster-down cluster-status cluster-build image load e2e
+cluster-up: ## start the local cluster (root; NODES=2 for two nodes; the first run builds Kubernetes, ~10 min)
+	NODES=$(NODES) hack/cluster up
+cluster-down: ## stop the local cluster and remove every trace of it
+	hack/cluster down
+cluster-status: ## what runs; exit 0 when up and healthy
+	hack/cluster status
+cluster-build: ## install host packages, build and cache the cluster's binaries and images
+	hack/cluster build
+image: ## the shark-agent image tarball, without Docker
+	mkdir -p dist && $(GO) run ./hack/image -t $(IMAGE) --platform linux/$(GOARCH) -o dist/shark-agent-$(GOARCH).tar --go ./cmd/shark-agent --entrypoint /shark-agent
+load: image ## load the shark-agent image into every node
+	hack/cluster load dist/shark-agent-$(GOARCH).tar
+e2e: ## end-to-end tests on the local cluster (root; leaves the cluster as found)
+	$(GO) test -tags e2e -timeout 60m -v -count=1 ./test/e2e/...
+
+.PHONY: bench-live
+bench-live: deps ## live capture benchmark: our worker vs tcpdump on a veth pair (root)
+	hack/bench-live.sh
 
 .PHONY: lint
 lint: ## gofmt, go vet, go mod tidy check
