@@ -56,10 +56,15 @@ func (p Permission) String() string {
 	if p.Namespace != "" {
 		b.WriteString(" in namespace ")
 		b.WriteString(p.Namespace)
-	} else if p.Resource != "namespaces" && p.Resource != "nodes" {
+	} else if !clusterScoped[p.Resource] {
 		b.WriteString(" in all namespaces")
 	}
 	return b.String()
+}
+
+// clusterScoped are the resources that no namespace holds.
+var clusterScoped = map[string]bool{
+	"namespaces": true, "nodes": true, "clusterroles": true, "clusterrolebindings": true,
 }
 
 // MissingPermissionError lists every permission the session needs and the

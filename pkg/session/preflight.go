@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -146,8 +145,11 @@ func (m *Manager) checkPermissions(ctx context.Context, s Spec, targetNamespaces
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("check permissions: %w", err)
+	// One failed review is much like the next: report the first.
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("check permissions: %w", err)
+		}
 	}
 	var missing []Permission
 	for i, ok := range allowed {

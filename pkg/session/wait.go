@@ -51,7 +51,7 @@ func podState(p *corev1.Pod) state {
 		return state{kind: stateFatal, reason: reason, message: p.Status.Message}
 	}
 	for _, cs := range p.Status.ContainerStatuses {
-		if w := cs.State.Waiting; w != nil && w.Reason != "" && w.Reason != "ContainerCreating" {
+		if w := cs.State.Waiting; w != nil && w.Reason != "" {
 			st := state{reason: w.Reason, message: w.Message}
 			switch {
 			case fatalReasons[w.Reason]:
