@@ -284,3 +284,15 @@ func TestSniff(t *testing.T) {
 		t.Errorf("%d packets, interfaces %+v", n, src.Interfaces())
 	}
 }
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"200MB", "64Mi", "1.5G", "0", "-1", "1e300", "KiB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSize(s)
+		if err == nil && n < 0 {
+			t.Fatalf("%q: negative size %d", s, n)
+		}
+	})
+}

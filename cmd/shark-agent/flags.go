@@ -71,7 +71,7 @@ func parseSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseFloat(strings.TrimSpace(u), 64)
-	if err != nil || n < 0 || n*float64(mult) > 1<<62 {
+	if err != nil || !(n >= 0 && n*float64(mult) <= 1<<62) { // also refuses NaN
 		return 0, fmt.Errorf("bad size %q (want bytes, or a number with K, M, G, T)", s)
 	}
 	return int64(n * float64(mult)), nil

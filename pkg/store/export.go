@@ -103,10 +103,12 @@ func (s *Store) Export(ctx context.Context, w io.Writer, q Query) (ExportStats, 
 	return st, nil
 }
 
-// segFile is a segment opened for reading, up to size.
+// segFile is a segment opened for reading, up to size; ifaces are its
+// interfaces in file order.
 type segFile struct {
-	f    *os.File
-	size int64
+	f      *os.File
+	size   int64
+	ifaces []capture.Interface
 }
 
 // snapshot opens the segments that may hold matching packets. Open files
@@ -153,7 +155,11 @@ func (s *Store) snapshot(q Query, m *matcher) ([]segFile, error) {
 			}
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		files = append(files, segFile{f: f, size: seg.size})
+		ifaces := make([]capture.Interface, len(seg.order))
+		for i, id := range seg.order {
+			ifaces[i] = s.ifaces[id]
+		}
+		files = append(files, segFile{f: f, size: seg.size, ifaces: ifaces})
 	}
 	return files, nil
 }
@@ -280,12 +286,11 @@ func (e *exporter) scan(files []segFile, fn visit) error {
 			if err != nil {
 				return fmt.Errorf("store: reading %s: %w", sf.f.Name(), err)
 			}
-			ifaces := src.Interfaces()
-			if p.Interface < 0 || p.Interface >= len(ifaces) {
+			if p.Interface < 0 || p.Interface >= len(sf.ifaces) {
 				continue
 			}
 			decoded := e.m.flow && e.dec.Decode(&p, &e.fr)
-			stop, err := fn(&p, ifaces[p.Interface], decoded)
+			stop, err := fn(&p, sf.ifaces[p.Interface], decoded)
 			if err != nil || stop {
 				return err
 			}

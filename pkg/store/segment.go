@@ -25,6 +25,11 @@ type segment struct {
 	f   *os.File
 	w   *NgWriter
 	ids map[int]int // store interface id → this file's interface id
+
+	// order lists the store interface ids in the file's order: exports
+	// name interfaces from it rather than from the file, whose reader may
+	// cut long names.
+	order []int
 }
 
 func newSegment(seq uint64, path string, size int64) (*segment, error) {
@@ -60,6 +65,7 @@ func (g *segment) ifaceID(id int, iface capture.Interface) (int, error) {
 		return 0, err
 	}
 	g.ids[id] = sid
+	g.order = append(g.order, id)
 	return sid, nil
 }
 

@@ -382,3 +382,18 @@ func TestBloom(t *testing.T) {
 		t.Errorf("%d false positives in 100000", fp)
 	}
 }
+
+// TestLongPodName exports a pod whose namespace/name is longer than what
+// pkg/capture's reader keeps of an interface name.
+func TestLongPodName(t *testing.T) {
+	s := openStore(t, Options{})
+	long := strings.Repeat("n", 63) + "/" + strings.Repeat("p", 253)
+	id := s.AddInterface(capture.Interface{Name: long, LinkType: capture.LinkRaw})
+	other := s.AddInterface(capture.Interface{Name: "a/b", LinkType: capture.LinkRaw})
+	s.Write(id, []capture.Packet{pkt(t0, rawPacket(17, ap("10.0.0.1:1"), ap("10.0.0.2:2"), 0, 10))})
+	s.Write(other, []capture.Packet{pkt(t0, rawPacket(17, ap("10.0.0.1:1"), ap("10.0.0.2:2"), 0, 10))})
+	st, _, _ := export(t, s, Query{Pods: []string{long}})
+	if st.Packets != 1 || len(st.Pods) != 1 || st.Pods[0] != long {
+		t.Errorf("export %+v", st)
+	}
+}

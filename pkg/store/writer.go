@@ -53,7 +53,7 @@ const (
 	optIfTSResol  = 9
 	epbHeaderLen  = 28 // block type, length, interface, ts high, ts low, captured, original
 	userAppl      = "kubectl-shark"
-	maxIfaceName  = 255
+	maxIfaceName  = 1024 // namespace/pod is at most 317 bytes
 )
 
 var le = binary.LittleEndian

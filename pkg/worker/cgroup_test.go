@@ -118,3 +118,21 @@ func TestDisplayName(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseTarget(f *testing.F) {
+	f.Add(uid + "=shop/cart-7d9f")
+	f.Add(uidUnderscore)
+	f.Add("=/")
+	f.Fuzz(func(t *testing.T, s string) {
+		tg, err := ParseTarget(s)
+		if err != nil {
+			return
+		}
+		if !validUID(tg.UID) || tg.Validate() != nil {
+			t.Fatalf("accepted %q as %+v", s, tg)
+		}
+		if (tg.Namespace == "") != (tg.Name == "") || strings.Contains(tg.Name, "/") {
+			t.Fatalf("bad name in %+v", tg)
+		}
+	})
+}

@@ -1,16 +1,3 @@
-// Package worker is the node agent: it captures the traffic of target pods
-// inside their network namespaces (AF_PACKET, one socket per namespace),
-// keeps the raw packets in sinks such as a pcap ring store, and dissects
-// everything through one pipeline into entries.
-//
-// Targets come from the caller (flags or a file today, the hub later) and
-// are matched to network namespaces through /proc every ScanInterval, so
-// pods that start, restart (a new namespace) or go away are attached or
-// released within a second. Capture never waits: each namespace's reader
-// copies packets into batches and queues them to dissection and to the
-// sinks with non-blocking sends, counting what does not fit. Over its
-// memory budget the worker stops dissecting (the sinks still get every
-// packet) until memory comes back down, and counts what it shed.
 package worker
 
 import (
@@ -376,6 +363,11 @@ func (w *Worker) reconcile() {
 		}
 	}
 	now := time.Now()
+	for ino := range w.retry {
+		if _, ok := desired[ino]; !ok {
+			delete(w.retry, ino)
+		}
+	}
 	for ino, wt := range desired {
 		if w.capture(ino) != nil || now.Before(w.retry[ino]) {
 			continue
