@@ -87,7 +87,9 @@ func TestPreflight(t *testing.T) {
 		},
 		{
 			name: "cannot create pods in the session namespace", objs: []runtime.Object{shop, readyNode("n1")}, targets: []string{"shop"},
-			react:   func(c *fakeCluster) { c.PrependReactor("create", "selfsubjectaccessreviews", denySSAR("create pods in namespace shark-abc123")) },
+			react: func(c *fakeCluster) {
+				c.PrependReactor("create", "selfsubjectaccessreviews", denySSAR("create pods in namespace shark-abc123"))
+			},
 			wantIs:  ErrMissingPermission,
 			wantMsg: "missing permission: create pods in namespace shark-abc123 (or use --shark-namespace)",
 		},
@@ -101,13 +103,17 @@ func TestPreflight(t *testing.T) {
 		},
 		{
 			name: "cannot watch the targets: no hint", objs: []runtime.Object{shop, readyNode("n1")}, targets: []string{"shop"},
-			react:   func(c *fakeCluster) { c.PrependReactor("create", "selfsubjectaccessreviews", denySSAR("watch pods in namespace shop")) },
+			react: func(c *fakeCluster) {
+				c.PrependReactor("create", "selfsubjectaccessreviews", denySSAR("watch pods in namespace shop"))
+			},
 			wantIs:  ErrMissingPermission,
 			wantMsg: "missing permission: watch pods in namespace shop",
 		},
 		{
 			name: "shared: cannot port-forward", objs: []runtime.Object{shop, teamA, readyNode("n1")}, shared: "team-a", targets: []string{"shop"},
-			react:   func(c *fakeCluster) { c.PrependReactor("create", "selfsubjectaccessreviews", denySSAR("create pods/portforward in namespace team-a")) },
+			react: func(c *fakeCluster) {
+				c.PrependReactor("create", "selfsubjectaccessreviews", denySSAR("create pods/portforward in namespace team-a"))
+			},
 			wantIs:  ErrMissingPermission,
 			wantMsg: "missing permission: create pods/portforward in namespace team-a",
 		},
