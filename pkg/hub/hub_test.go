@@ -401,18 +401,18 @@ func TestStatsAndMetrics(t *testing.T) {
 		}
 	}
 	for sample, want := range map[string]string{
-		"shark_hub_entries_in_total":                                   "3",
-		"shark_hub_entries_out_total":                                  "2",
-		"shark_hub_entries_dropped_total":                              "0",
-		"shark_hub_workers":                                            "1",
-		"shark_hub_subscribers":                                        "1",
-		`shark_hub_worker_entries_total{node="n1",worker="w1"}`:        "3",
-		`shark_worker_packets_total{node="n1",worker="w1"}`:            "42",
-		`shark_worker_kernel_drops_total{node="n1",worker="w1"}`:       "3",
-		`shark_worker_sources{node="n1",worker="w1"}`:                  "2",
-		`shark_hub_bad_messages_total{peer="worker"}`:                  "<no sample shark_hub_bad_messages_total{peer=\"worker\"}>",
-		`shark_hub_unauthorized_total`:                                 "0",
-		`shark_hub_subscriber_dropped_total{subscriber="1"}`:           "0",
+		"shark_hub_entries_in_total":                             "3",
+		"shark_hub_entries_out_total":                            "2",
+		"shark_hub_entries_dropped_total":                        "0",
+		"shark_hub_workers":                                      "1",
+		"shark_hub_subscribers":                                  "1",
+		`shark_hub_worker_entries_total{node="n1",worker="w1"}`:  "3",
+		`shark_worker_packets_total{node="n1",worker="w1"}`:      "42",
+		`shark_worker_kernel_drops_total{node="n1",worker="w1"}`: "3",
+		`shark_worker_sources{node="n1",worker="w1"}`:            "2",
+		`shark_hub_bad_messages_total{peer="worker"}`:            "<no sample shark_hub_bad_messages_total{peer=\"worker\"}>",
+		`shark_hub_unauthorized_total`:                           "0",
+		`shark_hub_subscriber_dropped_total{subscriber="1"}`:     "0",
 	} {
 		if got := metric(ctx, t, h, sample); got != want {
 			t.Errorf("%s = %s, want %s", sample, got, want)

@@ -514,7 +514,9 @@ func (ex *export) follow() {
 			}
 		})
 	}
+	flusher := make(chan struct{})
 	go func() {
+		defer close(flusher)
 		t := time.NewTicker(followFlush)
 		defer t.Stop()
 		for {
@@ -532,6 +534,7 @@ func (ex *export) follow() {
 	}()
 	wg.Wait()
 	close(stop)
+	<-flusher
 }
 
 // sourceHeap orders sources by their current packet's time.

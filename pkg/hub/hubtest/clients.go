@@ -32,23 +32,27 @@ type conn struct {
 	wmu    sync.Mutex // one writer at a time
 	msgs   chan wire.Envelope
 	credit chan wire.PcapCredit
-	err    error // why the reader stopped; read after msgs is closed
+	first  chan struct{} // closed when the first message arrives
+	err    error         // why the reader stopped; read after msgs is closed
 }
 
 func newConn(ws *websocket.Conn, queue int) *conn {
-	c := &conn{ws: ws, msgs: make(chan wire.Envelope, queue), credit: make(chan wire.PcapCredit, 1024)}
+	c := &conn{ws: ws, msgs: make(chan wire.Envelope, queue), credit: make(chan wire.PcapCredit, 1024), first: make(chan struct{})}
 	go c.readLoop()
 	return c
 }
 
 func (c *conn) readLoop() {
 	defer close(c.msgs)
+	var once sync.Once
+	defer once.Do(func() { close(c.first) })
 	for {
 		_, msg, err := c.ws.ReadMessage()
 		if err != nil {
 			c.err = err
 			return
 		}
+		once.Do(func() { close(c.first) })
 		env, err := wire.Parse(msg)
 		if err != nil {
 			c.err = err
@@ -129,7 +133,9 @@ type Worker struct {
 }
 
 // DialWorker connects to the hub's worker port at addr, verifying it with
-// the CA (PEM), and says hello.
+// the CA (PEM), says hello, and returns once the hub has registered the
+// worker (its first message, the targets, has arrived and is left for
+// Next).
 func DialWorker(ctx context.Context, addr string, caPEM []byte, token string, hello wire.Hello) (*Worker, error) {
 	tlsConf, err := wire.WorkerTLSConfig(caPEM)
 	if err != nil {
@@ -148,6 +154,12 @@ func DialWorker(ctx context.Context, addr string, caPEM []byte, token string, he
 	if err := w.Send(wire.TypeHello, hello); err != nil {
 		ws.Close()
 		return nil, err
+	}
+	select {
+	case <-w.first:
+	case <-ctx.Done():
+		ws.Close()
+		return nil, ctx.Err()
 	}
 	return w, nil
 }

@@ -114,8 +114,8 @@ type Hub struct {
 	done       chan error
 }
 
-// Start runs hub.Run with opts on two loopback ports, with a new PKI
-// unless opts sets a Certificate and a Token. The hub stops at the end of
+// Start runs hub.Run with opts on two loopback ports (or the listeners
+// opts sets), with a new PKI unless opts sets a Certificate and a Token. The hub stops at the end of
 // the test, which fails if Run returns an error.
 func Start(t testing.TB, opts hub.Options) *Hub {
 	t.Helper()
@@ -131,14 +131,18 @@ func Start(t testing.TB, opts hub.Options) *Hub {
 		// Shown with -v, or when the test fails.
 		opts.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	wl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	wl, al := opts.WorkerListener, opts.APIListener
+	var err error
+	if wl == nil {
+		if wl, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	al, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		wl.Close()
-		t.Fatal(err)
+	if al == nil {
+		if al, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			wl.Close()
+			t.Fatal(err)
+		}
 	}
 	opts.WorkerListener, opts.APIListener = wl, al
 	ctx, cancel := context.WithCancel(context.Background())
