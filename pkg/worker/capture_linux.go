@@ -1,0 +1,213 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
+	"github.com/kubectl-shark/kubectl-shark/pkg/capture/afpacket"
+)
+
+// dispatch queues a full batch to the sinks and to dissection, never
+// waiting.
+func (w *Worker) dispatch(c *netnsCapture, b *batch) {
+	n := uint64(len(b.pkts))
+	c.packets.Add(n)
+	c.bytes.Add(uint64(b.size))
+	b.refs.Store(2)
+	if w.sinkQ != nil {
+		select {
+		case w.sinkQ <- b:
+		default:
+			c.sinkDrops.Add(n)
+			b.release()
+		}
+	} else {
+		b.release()
+	}
+	dissect := n - uint64(b.nskip)
+	switch {
+	case dissect == 0:
+		b.release()
+	case w.mem.shedding.Load():
+		c.shed.Add(dissect)
+		b.release()
+	default:
+		select {
+		case w.dissectQ <- b:
+		default:
+			c.dissectDrops.Add(dissect)
+			b.release()
+		}
+	}
+}
+
+// netnsCapture is the capture of one network namespace.
+type netnsCapture struct {
+	w      *Worker
+	ino    uint64
+	info   *podInfo
+	target Target
+	h      *afpacket.Handle
+	ar     *addrReader
+
+	stop   atomic.Bool
+	failed atomic.Bool
+	done   chan struct{}
+	err    error // set before done closes
+
+	packets, bytes, dissectDrops, sinkDrops, shed atomic.Uint64
+	kmu                                           sync.Mutex
+	kernel                                        afpacket.Stats
+}
+
+// run reads the ring until stopped. It owns the handle and closes it.
+func (c *netnsCapture) run() {
+	defer close(c.done)
+	defer func() {
+		c.h.Close()
+		c.pollKernel()
+	}()
+	boostThread()
+	w := c.w
+	var p capture.Packet
+	var b *batch
+	var first time.Time
+	for !c.stop.Load() {
+		err := c.h.Next(&p)
+		if err != nil {
+			if errors.Is(err, afpacket.ErrTimeout) {
+				if b != nil {
+					w.dispatch(c, b)
+					b = nil
+				}
+				continue
+			}
+			c.err = err
+			c.failed.Store(true)
+			select {
+			case w.failed <- c.ino:
+			default:
+			}
+			break
+		}
+		if b != nil && !b.fits(len(p.Data)) {
+			w.dispatch(c, b)
+			b = nil
+		}
+		if b == nil {
+			b = getBatch(c.info.index)
+			first = p.Timestamp
+		}
+		b.add(&p, w.tables.load().skipDissect(c.ino, p.Data))
+		if p.Timestamp.Sub(first) >= flushAge {
+			w.dispatch(c, b)
+			b = nil
+		}
+	}
+	if b != nil {
+		w.dispatch(c, b)
+	}
+}
+
+// captureNice is the scheduling priority of capture threads: under CPU
+// contention the reader of a ring runs before dissection and before the
+// traffic's own processes, so the ring does not overflow.
+const captureNice = -10
+
+// boostThread gives the calling goroutine an OS thread of its own with a
+// higher priority. The goroutine never unlocks it: when it exits, the Go
+// runtime ends the thread rather than hand the priority to other
+// goroutines. Without CAP_SYS_NICE the priority stays as it was.
+func boostThread() {
+	runtime.LockOSThread()
+	unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), captureNice)
+}
+
+func (c *netnsCapture) pollKernel() {
+	st, err := c.h.Stats()
+	if err != nil {
+		return
+	}
+	c.kmu.Lock()
+	c.kernel = st
+	c.kmu.Unlock()
+}
+
+// refreshAddrs reads the namespace's addresses; it reports a change.
+func (c *netnsCapture) refreshAddrs() bool {
+	addrs, err := c.ar.addrs()
+	if err != nil {
+		c.w.warnOnce(fmt.Sprintf("addrs:%d", c.ino), "addresses of %s: %v", c.info.iface.Name, err)
+	}
+	for _, a := range c.target.IPs {
+		if !slices.Contains(addrs, a.Unmap()) {
+			addrs = append(addrs, a.Unmap())
+		}
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	if slices.Equal(addrs, c.info.addrs()) {
+		return false
+	}
+	c.info.ips.Store(&addrs)
+	return true
+}
+
+// counters are a capture's (or a sum of captures') packet counts.
+type counters struct {
+	packets, bytes, dissectDrops, sinkDrops, shed uint64
+	kernelPackets, kernelDrops, kernelFreezes     uint64
+}
+
+func (c *netnsCapture) counters() counters {
+	c.kmu.Lock()
+	k := c.kernel
+	c.kmu.Unlock()
+	return counters{
+		packets: c.packets.Load(), bytes: c.bytes.Load(),
+		dissectDrops: c.dissectDrops.Load(), sinkDrops: c.sinkDrops.Load(), shed: c.shed.Load(),
+		kernelPackets: k.Packets, kernelDrops: k.Drops, kernelFreezes: k.Freezes,
+	}
+}
+
+func (a *counters) add(b counters) {
+	a.packets += b.packets
+	a.bytes += b.bytes
+	a.dissectDrops += b.dissectDrops
+	a.sinkDrops += b.sinkDrops
+	a.shed += b.shed
+	a.kernelPackets += b.kernelPackets
+	a.kernelDrops += b.kernelDrops
+	a.kernelFreezes += b.kernelFreezes
+}
+
+func (a counters) sub(b counters) counters {
+	return counters{
+		packets: a.packets - b.packets, bytes: a.bytes - b.bytes,
+		dissectDrops: a.dissectDrops - b.dissectDrops, sinkDrops: a.sinkDrops - b.sinkDrops, shed: a.shed - b.shed,
+		kernelPackets: a.kernelPackets - b.kernelPackets, kernelDrops: a.kernelDrops - b.kernelDrops,
+		kernelFreezes: a.kernelFreezes - b.kernelFreezes,
+	}
+}
+
+// totals sums released and live captures.
+func (w *Worker) totals() counters {
+	w.cmu.Lock()
+	defer w.cmu.Unlock()
+	t := w.gone
+	for _, c := range w.caps {
+		t.add(c.counters())
+	}
+	for c := range w.closing {
+		t.add(c.counters())
+	}
+	return t
+}
