@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -231,10 +232,16 @@ func TestSniff(t *testing.T) {
 	defer srv.Close()
 
 	pcap := filepath.Join(t.TempDir(), "out.pcapng")
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ml.Addr().String()
+	ml.Close()
 	s, out, errOut := streams()
 	cmd := NewCmdSniff(s)
 	cmd.SetArgs([]string{"--netns", "/run/netns/" + ns, "-o", "json", "-w", pcap, "--bpf", "tcp port 8080", "--stats",
-		"--filter", `proto == "http"`})
+		"--filter", `proto == "http"`, "--metrics-addr", metricsAddr})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
@@ -252,6 +259,17 @@ func TestSniff(t *testing.T) {
 	}
 	client.CloseIdleConnections()
 	time.Sleep(500 * time.Millisecond)
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{"shark_worker_packets_total", "shark_worker_kernel_drops_total 0", `shark_worker_entries_total{proto="http"} 3`, "shark_worker_attached_netns 1"} {
+		if !strings.Contains(string(metrics), m) {
+			t.Errorf("metrics lack %q", m)
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("sniff: %v\n%s", err, errOut)
