@@ -17,13 +17,11 @@ import (
 // DeleteNamespace returns a SelfDelete func that deletes the session
 // namespace ns, and with it everything in the session.
 func DeleteNamespace(ns string) (func(context.Context) error, error) {
-	cs, err := inCluster()
+	cfg, err := inClusterConfig()
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) error {
-		return ignoreGone(cs.CoreV1().Namespaces().Delete(ctx, ns, background()), "namespace", ns)
-	}, nil
+	return deleteNamespace(cfg, ns)
 }
 
 // DeletePod returns a SelfDelete func that deletes the hub's own pod (in
@@ -31,26 +29,40 @@ func DeleteNamespace(ns string) (func(context.Context) error, error) {
 // not create): the session's other objects are owned by the pod, and the
 // garbage collector removes them.
 func DeletePod(ns, pod string) (func(context.Context) error, error) {
-	cs, err := inCluster()
+	cfg, err := inClusterConfig()
 	if err != nil {
 		return nil, err
+	}
+	return deletePod(cfg, ns, pod)
+}
+
+func deleteNamespace(cfg *rest.Config, ns string) (func(context.Context) error, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	return func(ctx context.Context) error {
+		return ignoreGone(cs.CoreV1().Namespaces().Delete(ctx, ns, background()), "namespace", ns)
+	}, nil
+}
+
+func deletePod(cfg *rest.Config, ns, pod string) (func(context.Context) error, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
 	}
 	return func(ctx context.Context) error {
 		return ignoreGone(cs.CoreV1().Pods(ns).Delete(ctx, pod, background()), "pod", ns+"/"+pod)
 	}, nil
 }
 
-func inCluster() (kubernetes.Interface, error) {
+func inClusterConfig() (*rest.Config, error) {
 	cfg, err := rest.InClusterConfig()
 	if err != nil {
 		return nil, fmt.Errorf("hub: self-delete needs in-cluster credentials: %w", err)
 	}
 	cfg.UserAgent = "kubectl-shark-hub"
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("hub: %w", err)
-	}
-	return cs, nil
+	return cfg, nil
 }
 
 // background deletes dependents in the background: the hub is among them.
@@ -59,7 +71,8 @@ func background() metav1.DeleteOptions {
 	return metav1.DeleteOptions{PropagationPolicy: &p}
 }
 
-// ignoreGone treats an object already gone (or going) as deleted.
+// ignoreGone treats an object already gone, or a namespace already being
+// deleted (409 Conflict), as deleted.
 func ignoreGone(err error, kind, name string) error {
 	if err == nil || apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil

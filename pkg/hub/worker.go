@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -201,6 +202,11 @@ func (w *workerConn) readPump() {
 
 // handle acts on one text message.
 func (w *workerConn) handle(msg []byte) error {
+	// Entries are most of the traffic: decode them in one pass.
+	if data, ok := wire.CutData(msg, wire.TypeEntries); ok && w.decodeEntries(data) == nil {
+		w.fanoutBatch()
+		return nil
+	}
 	env, err := wire.Parse(msg)
 	if err != nil {
 		return err
@@ -227,18 +233,30 @@ func (w *workerConn) handle(msg []byte) error {
 	return nil
 }
 
-// handleEntries decodes a batch into the reused slice and fans it out.
+// handleEntries decodes a batch and fans it out.
 func (w *workerConn) handleEntries(env wire.Envelope) error {
+	if len(env.Data) == 0 {
+		return errors.New("entries message without data")
+	}
+	if err := w.decodeEntries(env.Data); err != nil {
+		return err
+	}
+	w.fanoutBatch()
+	return nil
+}
+
+// decodeEntries decodes a batch into the reused slice.
+func (w *workerConn) decodeEntries(data []byte) error {
 	// Unmarshal decodes into existing elements: zero them first, so that
 	// nothing of the previous batch survives in fields a message omits.
 	clear(w.batch.Entries[:cap(w.batch.Entries)])
 	w.batch.Entries = w.batch.Entries[:0]
-	if err := env.Decode(&w.batch); err != nil {
-		return err
-	}
+	return json.Unmarshal(data, &w.batch)
+}
+
+func (w *workerConn) fanoutBatch() {
 	w.entries.Add(uint64(len(w.batch.Entries)))
 	w.h.fanout(w, w.batch.Entries)
-	return nil
 }
 
 // fanout enriches each entry and offers it to every subscriber whose

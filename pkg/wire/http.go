@@ -37,6 +37,9 @@ const (
 	MaxClientMessage = 64 << 10
 	// MaxTargetsBody bounds a POST /v1/targets body.
 	MaxTargetsBody = 16 << 20
+	// MaxHubMessage is what a worker should accept from the hub: a targets
+	// message carries the whole IPMap.
+	MaxHubMessage = MaxTargetsBody + 1<<20
 )
 
 // HubServerName is the name in the hub's certificate that workers verify,

@@ -105,3 +105,24 @@ func (e Envelope) Decode(v any) error {
 	}
 	return nil
 }
+
+// CutData returns the data of msg when msg is an envelope of type typ in
+// the form Marshal writes ({"v":1,"type":"...","data":...}), without
+// parsing it; ok is false otherwise. It lets a receiver decode a hot
+// message type in one pass: if decoding the data fails, Parse the whole
+// message instead (data is then not a JSON value on its own).
+func CutData(msg []byte, typ string) (data []byte, ok bool) {
+	const head = `{"v":` + versionText + `,"type":"`
+	const tail = `","data":`
+	n := len(head) + len(typ) + len(tail)
+	if len(msg) < n+2 || msg[len(msg)-1] != '}' ||
+		string(msg[:len(head)]) != head ||
+		string(msg[len(head):len(head)+len(typ)]) != typ ||
+		string(msg[len(head)+len(typ):n]) != tail {
+		return nil, false
+	}
+	return msg[n : len(msg)-1], true
+}
+
+// versionText is Version as text; a test keeps them equal.
+const versionText = "1"

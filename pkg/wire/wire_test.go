@@ -2,9 +2,11 @@ package wire
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -246,5 +248,41 @@ func TestRequestToken(t *testing.T) {
 func TestWorkerTLSConfigRejectsGarbage(t *testing.T) {
 	if _, err := WorkerTLSConfig([]byte("not a pem")); err == nil {
 		t.Error("WorkerTLSConfig accepted garbage")
+	}
+}
+
+func TestCutData(t *testing.T) {
+	if versionText != strconv.Itoa(Version) {
+		t.Fatalf("versionText %q, Version %d", versionText, Version)
+	}
+	msg, err := Marshal(TypeEntries, Entries{Entries: []entry.Entry{{ID: "x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, ok := CutData(msg, TypeEntries)
+	var e Entries
+	if !ok || json.Unmarshal(data, &e) != nil || len(e.Entries) != 1 || e.Entries[0].ID != "x" {
+		t.Fatalf("CutData(%s) = %s, %v", msg, data, ok)
+	}
+	for _, tc := range []struct {
+		msg, typ string
+		ok       bool
+	}{
+		{`{"v":1,"type":"entries","data":{}}`, TypeEntries, true},
+		{`{"v":1,"type":"entries","data":{}}`, TypeStats, false},
+		{`{"v":2,"type":"entries","data":{}}`, TypeEntries, false},
+		{`{"type":"entries","v":1,"data":{}}`, TypeEntries, false},
+		{`{"v":1,"type":"entries","data":`, TypeEntries, false},
+		{`{"v":1,"type":"entries","data":}`, TypeEntries, false},
+		{`{"v":1,"type":"entries"}`, TypeEntries, false},
+	} {
+		if _, ok := CutData([]byte(tc.msg), tc.typ); ok != tc.ok {
+			t.Errorf("CutData(%s, %s) ok = %v", tc.msg, tc.typ, ok)
+		}
+	}
+	// Trailing members make data invalid JSON: the caller falls back.
+	data, ok = CutData([]byte(`{"v":1,"type":"entries","data":{"entries":[]},"x":1}`), TypeEntries)
+	if !ok || json.Valid(data) {
+		t.Errorf("data %s should be cut but invalid", data)
 	}
 }
