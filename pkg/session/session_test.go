@@ -313,3 +313,40 @@ func TestSyncWorkers(t *testing.T) {
 		t.Errorf("WorkerStates = %+v", states)
 	}
 }
+
+func TestStartInterruptedCleansUp(t *testing.T) {
+	fastClock(t)
+	c := newFakeCluster(t)
+	c.script(waitingStatus("ContainerCreating", ""))
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{Client: c}
+	_, err := m.Start(ctx, mustSpec(t, startOptions("")), func(p Progress) {
+		if p.State == "waiting" {
+			cancel() // Ctrl-C while the hub starts
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Start = %v, want context.Canceled", err)
+	}
+	if _, err := c.CoreV1().Namespaces().Get(context.Background(), "shark-abc123", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("namespace left behind after an interrupt: %v", err)
+	}
+}
+
+func TestStartToleratesTransientReadErrors(t *testing.T) {
+	fastClock(t)
+	c := newFakeCluster(t)
+	c.script(readyStatus("10.1.2.3"))
+	fails := 0
+	c.PrependReactor("get", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if fails < 3 {
+			fails++
+			return true, nil, apierrors.NewServerTimeout(corev1.Resource("pods"), "get", 1)
+		}
+		return false, nil, nil
+	})
+	m := &Manager{Client: c}
+	if _, err := m.Start(context.Background(), mustSpec(t, startOptions("")), nil); err != nil {
+		t.Fatalf("Start = %v", err)
+	}
+}

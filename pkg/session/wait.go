@@ -123,8 +123,12 @@ func (m *Manager) waitReady(ctx context.Context, pod *corev1.Pod, timeout time.D
 		switch {
 		case apierrors.IsNotFound(err):
 			return nil, fmt.Errorf("%w: %s was deleted", ErrHubFailed, obj)
-		case err != nil && ctx.Err() == nil:
+		case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
 			return nil, fmt.Errorf("read %s: %w", obj, err)
+		case err != nil:
+			// Anything else may pass (a timeout, a restarting API server):
+			// poll again, and say so if it lasts until the deadline.
+			last = state{reason: "APIError", message: err.Error()}
 		case err == nil:
 			st := podState(p)
 			if st.ready {
