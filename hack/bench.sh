@@ -80,3 +80,14 @@ for f in testdata/{http1,h2c,grpc,dns,redis,kafka,amqp,postgres,mysql,graphql,we
 	awk -v name="$name" -v size="$(stat -c %s "$big")" -v n="$n" -v os="$o_s" -v ts="$t_s" 'BEGIN {
 		printf "%-12s %8.1f %9d %12.0f %10.2f %10.2f %7.1fx\n", name, size/1e6, n, (os>0?n/os:0), os, ts, (os>0?ts/os:0) }'
 done
+
+# Every protocol at once: the repeated captures above merged by time.
+all=$pdir/all-protocols.pcap
+if [ ! -s "$all" ]; then
+	mergecap -F pcap -w "$all" "$pdir"/{http1,h2c,grpc,dns,redis,kafka,amqp,postgres,mysql,graphql,websocket,tls}.pcap
+fi
+n=$(bin/kubectl-shark tap --read "$all" -o json | wc -l)
+read -r o_s o_kb o_cpu < <(measure all-ours bin/kubectl-shark tap --read "$all" -o json)
+read -r t_s t_kb t_cpu < <(measure all-tshark tshark -r "$all" -q -z io,stat,0)
+awk -v size="$(stat -c %s "$all")" -v n="$n" -v os="$o_s" -v ts="$t_s" -v ok="$o_kb" -v tk="$t_kb" 'BEGIN {
+	printf "%-12s %8.1f %9d %12.0f %10.2f %10.2f %7.1fx   (RSS %.0f vs %.0f MiB)\n", "all merged", size/1e6, n, (os>0?n/os:0), os, ts, (os>0?ts/os:0), ok/1024, tk/1024 }'
