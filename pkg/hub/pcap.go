@@ -29,6 +29,9 @@ const pcapWindow = 4
 // `wireshark -k -i -` shows packets as they come.
 const followFlush = 250 * time.Millisecond
 
+// errDisconnected ends the exports of a worker that left.
+var errDisconnected = errors.New("disconnected")
+
 // exportPart is one worker's share of an export. The worker's read pump
 // delivers its chunks; the merge reads them through a partReader.
 type exportPart struct {
@@ -54,7 +57,7 @@ func (p *exportPart) finish(end wire.PcapEnd, err error) {
 	p.endOnce.Do(func() {
 		p.end, p.err = end, err
 		if err == nil && end.Error != "" {
-			p.err = fmt.Errorf("worker %s: %s", p.w.name, end.Error)
+			p.err = errors.New(end.Error)
 		}
 		close(p.ended)
 	})
@@ -73,13 +76,13 @@ func (w *workerConn) handleChunk(msg []byte) error {
 		return nil // cancelled or finished: chunks in flight are expected
 	}
 	if p.credit.Add(-1) < 0 {
-		w.dropExport(p, errors.New("worker "+w.name+" sent chunks over its credit"))
+		w.dropExport(p, errors.New("sent chunks over its credit"))
 		return errors.New("pcap chunk over credit")
 	}
 	select {
 	case p.items <- append([]byte(nil), data...):
 	default: // cannot happen within the credit; never block the read pump
-		w.dropExport(p, errors.New("worker "+w.name+" overran its export queue"))
+		w.dropExport(p, errors.New("overran its export queue"))
 	}
 	return nil
 }
@@ -107,11 +110,24 @@ func (w *workerConn) dropExport(p *exportPart, err error) {
 	}
 }
 
-// endExports fails every export in flight (the worker left).
+// addExport registers p; false when the worker has left.
+func (w *workerConn) addExport(p *exportPart) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gone {
+		return false
+	}
+	w.exports[p.id] = p
+	return true
+}
+
+// endExports fails every export in flight (the worker left), and refuses
+// new ones.
 func (w *workerConn) endExports(err error) {
 	w.mu.Lock()
 	parts := w.exports
 	w.exports = map[string]*exportPart{}
+	w.gone = true
 	w.mu.Unlock()
 	for _, p := range parts {
 		p.finish(wire.PcapEnd{ID: p.id}, err)
@@ -179,7 +195,7 @@ func (r *partReader) next() error {
 	case <-r.ctx.Done():
 		return r.ctx.Err()
 	case <-stall:
-		err := fmt.Errorf("worker %s sent nothing for %v", r.p.w.name, r.stall)
+		err := fmt.Errorf("sent nothing for %v", r.stall)
 		r.p.w.dropExport(r.p, err)
 		return err
 	}
@@ -355,10 +371,11 @@ func parseFlow(id, transport, a, b string) (*wire.PcapFlow, error) {
 func (ex *export) start(workers []*workerConn) {
 	for _, w := range workers {
 		p := newExportPart(ex.req.ID, w)
-		w.mu.Lock()
-		w.exports[p.id] = p
-		w.mu.Unlock()
 		ex.parts = append(ex.parts, p)
+		if !w.addExport(p) {
+			p.finish(wire.PcapEnd{ID: p.id}, errDisconnected)
+			continue
+		}
 		w.sendEnvelope(wire.TypePcapRequest, ex.req)
 	}
 }
@@ -403,7 +420,7 @@ func (ex *export) open(p *exportPart) (*source, error) {
 			return nil, nil
 		}
 		if r.err != nil && !errors.Is(r.err, io.EOF) {
-			err = r.err
+			err = r.err // the part's own error, not what the reader made of it
 		}
 		return nil, fmt.Errorf("worker %s: %w", p.w.name, err)
 	}
@@ -418,6 +435,9 @@ func (ex *export) next(s *source) bool {
 		return true
 	}
 	if !errors.Is(err, io.EOF) && ex.ctx.Err() == nil {
+		if s.r.err != nil && !errors.Is(s.r.err, io.EOF) {
+			err = s.r.err // the part's own error, not what the reader made of it
+		}
 		ex.fail(fmt.Errorf("worker %s: %w", s.name, err))
 	}
 	return false

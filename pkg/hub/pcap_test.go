@@ -261,7 +261,14 @@ func TestPcapPartialFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	garbage, err := h.DialWorker(ctx, wire.Hello{Node: "n5", Worker: "garbage"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer garbage.Close()
+
 	answerPcap(ctx, good, workerPcap(t, base, []pktSpec{{"a/x", 0}, {"a/x", time.Millisecond}}))
+	answerPcap(ctx, garbage, []byte("this is not a capture file"))
 	go func() {
 		var req wire.PcapRequest
 		if failing.Expect(ctx, wire.TypePcapRequest, &req) == nil {
@@ -288,7 +295,10 @@ func TestPcapPartialFailure(t *testing.T) {
 		t.Errorf("got %v, want the good worker's two packets", got)
 	}
 	errs := resp.Trailer.Get("X-Shark-Errors")
-	for _, want := range []string{"worker failing: store closed", "worker stalled sent nothing for 300ms", "worker leaving disconnected"} {
+	if n := strings.Count(errs, "worker "); n != 4 {
+		t.Errorf("X-Shark-Errors %q names %d workers, want 4", errs, n)
+	}
+	for _, want := range []string{"worker failing: store closed", "worker stalled: sent nothing for 300ms", "worker leaving: disconnected", "worker garbage: not a pcap or pcapng capture"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("X-Shark-Errors %q does not say %q", errs, want)
 		}

@@ -99,6 +99,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		done:    make(chan struct{}),
 	}
 	s.filter.Store(f)
+	s.sendFilterAck() // queued first, so that it is the first message
 	added := false
 	if !h.do(func(reg *registry) {
 		if added = reg.addSubscriber(s); added {
@@ -109,7 +110,6 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.Info("subscriber connected", "id", s.id, "remote", s.remote, "filter", f.String())
-	s.sendFilterAck()
 	go s.writePump()
 	s.readPump()
 }
@@ -238,21 +238,27 @@ func (s *subscriber) writePump() {
 	defer ping.Stop()
 	for {
 		var err error
+		// Control messages (acks, errors, stats) go ahead of entries.
 		select {
-		case msg := <-s.entries:
-			if err = s.notifyDrops(); err == nil {
-				err = s.write(msg)
-			}
 		case m := <-s.ctrl:
 			err = s.writeOut(m)
-		case <-notice.C:
-			err = s.notifyDrops()
-		case <-ping.C:
-			s.conn.SetWriteDeadline(time.Now().Add(writeWait))
-			err = s.conn.WriteMessage(websocket.PingMessage, nil)
-		case <-s.done:
-			closeNow(s.conn, websocket.CloseNormalClosure, s.reason)
-			return
+		default:
+			select {
+			case m := <-s.ctrl:
+				err = s.writeOut(m)
+			case msg := <-s.entries:
+				if err = s.notifyDrops(); err == nil {
+					err = s.write(msg)
+				}
+			case <-notice.C:
+				err = s.notifyDrops()
+			case <-ping.C:
+				s.conn.SetWriteDeadline(time.Now().Add(writeWait))
+				err = s.conn.WriteMessage(websocket.PingMessage, nil)
+			case <-s.done:
+				closeNow(s.conn, websocket.CloseNormalClosure, s.reason)
+				return
+			}
 		}
 		if err != nil {
 			return

@@ -50,6 +50,7 @@ type workerConn struct {
 
 	mu      sync.Mutex
 	exports map[string]*exportPart // pcap exports in flight, by id
+	gone    bool                   // the read pump ended: no new exports
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -166,7 +167,7 @@ func (w *workerConn) readPump() {
 	defer func() {
 		w.h.do(func(r *registry) { r.removeWorker(w) })
 		w.close("connection lost")
-		w.endExports(errors.New("worker " + w.name + " disconnected"))
+		w.endExports(errDisconnected)
 		w.h.conns.Done()
 		w.h.log.Info("worker left", "worker", w.name, "node", w.node, "entries", w.entries.Load())
 	}()
