@@ -47,12 +47,17 @@ func TestTokenRequired(t *testing.T) {
 		{"GET", workers + "/"},
 		{"GET", workers + wire.PathMetrics},
 	}
+	// The token with its first digit changed.
+	wrong := "0" + h.PKI.Token[1:]
+	if h.PKI.Token[0] == '0' {
+		wrong = "1" + h.PKI.Token[1:]
+	}
 	creds := []struct {
 		name string
 		set  func(r *http.Request)
 	}{
 		{"none", func(*http.Request) {}},
-		{"wrong bearer", func(r *http.Request) { wire.SetToken(r.Header, "0"+h.PKI.Token[1:]) }},
+		{"wrong bearer", func(r *http.Request) { wire.SetToken(r.Header, wrong) }},
 		{"prefix of the token", func(r *http.Request) { wire.SetToken(r.Header, h.PKI.Token[:10]) }},
 		{"basic", func(r *http.Request) { r.Header.Set("Authorization", "Basic "+h.PKI.Token) }},
 		{"wrong query", func(r *http.Request) { r.URL.RawQuery = "token=nope" }},
