@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-1}
 RING=${RING:-}          # shark-agent --ring-size (default: its own)
+AGENT=${AGENT:-}        # a prebuilt shark-agent to measure instead of building one
 WRK_CONNS=${WRK_CONNS:-32}
 
 [[ $(id -u) -eq 0 ]] || { echo "error: must run as root (namespaces, AF_PACKET)" >&2; exit 1; }
@@ -40,7 +41,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "building shark-agent and trafficgen..." >&2
-CGO_ENABLED=0 go build -o "$WORK/shark-agent" ./cmd/shark-agent
+if [[ -n $AGENT ]]; then
+	cp "$AGENT" "$WORK/shark-agent"
+else
+	CGO_ENABLED=0 go build -o "$WORK/shark-agent" ./cmd/shark-agent
+fi
 CGO_ENABLED=0 go build -o "$WORK/trafficgen" ./hack/trafficgen
 
 # The veth pair, MTU 1500, no segmentation or receive offloads: every
@@ -91,9 +96,14 @@ load() {
 	esac
 }
 
-# run LOAD MODE: prints "offered_packets sender_rate captured lost undissected"
+# cpu_seconds PID: user+system CPU time a process used so far.
+cpu_seconds() {
+	awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
+}
+
+# run LOAD MODE: prints "offered_packets sender_rate captured lost undissected cpu_s"
 run() {
-	local what=$1 mode=$2 pid= before after rate captured=0 lost=0 undissected=0
+	local what=$1 mode=$2 pid= before after rate captured=0 lost=0 undissected=0 cpu=0
 	case $mode in
 	shark)
 		local ring=()
@@ -115,6 +125,7 @@ run() {
 	after=$(veth_packets)
 	# Let the capture drain its last ring blocks before it stops.
 	sleep 1.5
+	[[ -n $pid ]] && cpu=$(cpu_seconds "$pid")
 	case $mode in
 	shark)
 		kill -INT "$pid"
@@ -129,7 +140,7 @@ run() {
 		lost=$(sed -n 's/^\([0-9]*\) packets* dropped by kernel$/\1/p' "$WORK/tcpdump.err")
 		;;
 	esac
-	echo "$((after - before)) $rate ${captured:-0} ${lost:-0} ${undissected:-0}"
+	echo "$((after - before)) $rate ${captured:-0} ${lost:-0} ${undissected:-0} $cpu"
 }
 
 results=$WORK/results
@@ -149,14 +160,14 @@ import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 dur = float(sys.argv[2])
 cell = {}
-for what, mode, offered, rate, captured, lost, undissected in rows:
-    cell.setdefault((what, mode), []).append((int(offered), float(rate), int(captured), int(lost), int(undissected)))
+for what, mode, offered, rate, captured, lost, undissected, cpu in rows:
+    cell.setdefault((what, mode), []).append((int(offered), float(rate), int(captured), int(lost), int(undissected), float(cpu)))
 med = lambda xs: statistics.median(xs)
 unit = {"wrk": "req/s", "iperf3": "Gbit/s"}
 names = {"none": "no capture", "shark": "shark-agent sniff (dissecting)", "tcpdump": "tcpdump -B 65536 -w /dev/null"}
 print(f"\nlive capture, {dur:.0f} s runs on a veth pair (MTU 1500, offloads off), medians of {len(cell[('wrk','none')])} round(s)\n")
-print("| load | capture | offered pkt/s | captured pkt/s | lost (kernel) | loss | captured, not dissected | sender rate | sender slowdown |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| load | capture | offered pkt/s | captured pkt/s | lost (kernel) | loss | captured, not dissected | capture CPU | sender rate | sender slowdown |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for what in ("wrk", "iperf3"):
     base = med([r[1] for r in cell[(what, "none")]])
     for mode in ("none", "shark", "tcpdump"):
@@ -165,12 +176,13 @@ for what in ("wrk", "iperf3"):
         rate = med([r[1] for r in rs])
         slow = (1 - rate / base) * 100 if base else 0
         if mode == "none":
-            print(f"| {what} | {names[mode]} | {offered:,.0f} | - | - | - | - | {rate:,.2f} {unit[what]} | - |")
+            print(f"| {what} | {names[mode]} | {offered:,.0f} | - | - | - | - | - | {rate:,.2f} {unit[what]} | - |")
             continue
         captured = med([r[2] for r in rs])
         lost = med([r[3] for r in rs])
         loss = 100 * lost / (captured + lost) if captured + lost else 0
         und = med([r[4] for r in rs])
         und = f"{und:,.0f}" if mode == "shark" else "-"
-        print(f"| {what} | {names[mode]} | {offered:,.0f} | {captured / dur:,.0f} | {lost:,.0f} | {loss:.2f}% | {und} | {rate:,.2f} {unit[what]} | {slow:.1f}% |")
+        cpu = med([r[5] for r in rs]) / dur * 100
+        print(f"| {what} | {names[mode]} | {offered:,.0f} | {captured / dur:,.0f} | {lost:,.0f} | {loss:.2f}% | {und} | {cpu:.0f}% | {rate:,.2f} {unit[what]} | {slow:.1f}% |")
 EOF

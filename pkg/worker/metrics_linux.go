@@ -37,6 +37,11 @@ var metricDefs = []metricDef{
 	{"tcp_gaps_total", "Holes in TCP streams (loss, or a buffer bound).", prometheus.CounterValue, nil},
 	{"entries_total", "Entries dissected.", prometheus.CounterValue, []string{"proto"}},
 	{"dissection_errors_total", "Dissection errors: entries with an error, and parsers dropped after a panic.", prometheus.CounterValue, []string{"kind"}},
+	{"store_bytes", "Bytes of the pcap store on disk.", prometheus.GaugeValue, nil},
+	{"store_segments", "Segment files of the pcap store.", prometheus.GaugeValue, nil},
+	{"store_packets_total", "Packets written to the pcap store.", prometheus.CounterValue, nil},
+	{"store_dropped_total", "Packets the pcap store could not write (disk errors).", prometheus.CounterValue, nil},
+	{"store_removed_segments_total", "Segments removed from the pcap store.", prometheus.CounterValue, []string{"reason"}},
 	{"attached_netns", "Network namespaces captured now.", prometheus.GaugeValue, nil},
 	{"targets", "Targets set.", prometheus.GaugeValue, nil},
 	{"pod_packets_total", "Packets captured per attached pod.", prometheus.CounterValue, []string{"pod", "netns"}},
@@ -97,6 +102,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	emit("dissection_errors_total", float64(st.EntryErrors), "entry")
 	emit("dissection_errors_total", float64(st.Assemble.Panics), "panic")
+	if s := st.Store; s != nil {
+		emit("store_bytes", float64(s.Bytes))
+		emit("store_segments", float64(s.Segments))
+		emit("store_packets_total", float64(s.Packets))
+		emit("store_dropped_total", float64(s.Dropped))
+		emit("store_removed_segments_total", float64(s.Evicted), "size")
+		emit("store_removed_segments_total", float64(s.Expired), "ttl")
+	}
 	emit("attached_netns", float64(st.Attached))
 	emit("targets", float64(st.Targets))
 	for _, p := range st.Pods {

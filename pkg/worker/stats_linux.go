@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/assemble"
+	"github.com/kubectl-shark/kubectl-shark/pkg/store"
 )
 
 // Stats describe a worker: what it captured, what it could not keep, and
@@ -29,8 +30,13 @@ type Stats struct {
 	EntryErrors uint64
 	// Assemble sums the pipeline's shards: flows, gaps, parser panics.
 	Assemble assemble.Stats
-	Pods     []PodStats
+	// Store describes the first sink that is a pcap store, if any.
+	Store *store.Stats
+	Pods  []PodStats
 }
+
+// storeStats is implemented by the pcap store.
+type storeStats interface{ Stats() store.Stats }
 
 // PodStats describe the capture of one attached namespace.
 type PodStats struct {
@@ -61,6 +67,13 @@ func (w *Worker) Stats() Stats {
 		MemoryBudget:  w.mem.budget,
 		Entries:       map[string]uint64{},
 		EntryErrors:   w.entryErrors.Load(),
+	}
+	for _, sink := range w.opts.Sinks {
+		if ss, ok := sink.(storeStats); ok {
+			s := ss.Stats()
+			st.Store = &s
+			break
+		}
 	}
 	for p, c := range w.entries {
 		if n := c.Load(); n > 0 {

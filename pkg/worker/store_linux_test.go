@@ -177,7 +177,8 @@ func TestWorkerShedsDissectionFirst(t *testing.T) {
 	}
 	for _, name := range []string{"shark_worker_shed_packets_total", "shark_worker_shed_events_total", "shark_worker_packets_total",
 		"shark_worker_kernel_drops_total", "shark_worker_ring_freezes_total", "shark_worker_entries_total", "shark_worker_flows_total",
-		"shark_worker_dissection_errors_total", "shark_worker_pod_packets_total", "shark_worker_queue_drops_total"} {
+		"shark_worker_dissection_errors_total", "shark_worker_pod_packets_total", "shark_worker_queue_drops_total",
+		"shark_worker_store_bytes", "shark_worker_store_packets_total"} {
 		if !found[name] {
 			t.Errorf("metric %s missing", name)
 		}
