@@ -172,7 +172,11 @@ func (o Options) tlsConfig() (*tls.Config, error) {
 		}
 		cert = &c
 	}
-	return &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS13}, nil
+	return &tls.Config{
+		Certificates: []tls.Certificate{*cert},
+		MinVersion:   tls.VersionTLS13,
+		NextProtos:   []string{"http/1.1"}, // WebSockets: no HTTP/2
+	}, nil
 }
 
 // Hub is a running hub. Its fields are set before Run starts serving and
@@ -261,18 +265,19 @@ func (h *Hub) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 
 	workerSrv := h.server(ctx, h.workerMux())
 	workerSrv.TLSConfig = tlsConf
 	apiSrv := h.server(ctx, h.apiMux())
 
 	var bg sync.WaitGroup
+	failed := make(chan error, 2)
 	serve := func(name string, fn func() error) {
 		bg.Go(func() {
 			if err := fn(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				cancel(fmt.Errorf("hub: %s listener: %w", name, err))
+				failed <- fmt.Errorf("hub: %s listener: %w", name, err)
 			}
 		})
 	}
@@ -283,14 +288,16 @@ func (h *Hub) run(ctx context.Context) error {
 	h.log.Info("hub serving", "worker", wl.Addr().String(), "api", al.Addr().String(),
 		"namespace", h.opts.Namespace, "idle_timeout", h.opts.IdleTimeout)
 
-	<-ctx.Done()
+	var failure error
+	select {
+	case <-ctx.Done():
+	case failure = <-failed:
+		cancel()
+	}
 	h.shutdown(workerSrv, apiSrv)
 	bg.Wait()
 	h.conns.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return nil
+	return failure
 }
 
 // listeners returns the given listeners, or listens on the addresses.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -532,3 +533,60 @@ func TestWorkerMustSayHello(t *testing.T) {
 		return metric(ctx, t, h, "shark_hub_entries_in_total") == "1"
 	})
 }
+
+// TestRunErrors checks that Run refuses incomplete options and returns a
+// listener's failure.
+func TestRunErrors(t *testing.T) {
+	pki := hubtest.NewPKI(t)
+	base := func() hub.Options {
+		o := hub.NewOptions()
+		o.WorkerAddr, o.APIAddr = "127.0.0.1:0", "127.0.0.1:0"
+		o.Certificate, o.Token = &pki.Cert, pki.Token
+		return o
+	}
+	tests := []struct {
+		name string
+		edit func(*hub.Options)
+		want string
+	}{
+		{"no token", func(o *hub.Options) { o.Token = "" }, "no session token"},
+		{"missing token file", func(o *hub.Options) { o.Token, o.TokenFile = "", "/nonexistent/token" }, "reading the token"},
+		{"no certificate", func(o *hub.Options) { o.Certificate = nil }, "no TLS certificate"},
+		{"missing certificate", func(o *hub.Options) { o.Certificate, o.CertFile, o.KeyFile = nil, "/nonexistent/hub.crt", "/nonexistent/hub.key" }, "loading the TLS certificate"},
+		{"no address", func(o *hub.Options) { o.APIAddr = "" }, "no API address"},
+		{"bad address", func(o *hub.Options) { o.WorkerAddr = "127.0.0.1:http-alt-nope" }, "hub: listen tcp"},
+		{"negative idle timeout", func(o *hub.Options) { o.IdleTimeout = -time.Second }, "negative idle timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := base()
+			tt.edit(&o)
+			err := hub.Run(context.Background(), o)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Run: %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+
+	// A listener that fails ends Run with its error.
+	o := base()
+	l := &failingListener{accepted: make(chan struct{})}
+	o.APIListener = l
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(context.Background(), o) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "API listener: accept failed") {
+			t.Errorf("Run: %v, want the listener's failure", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its listener failed")
+	}
+}
+
+// failingListener fails its first Accept.
+type failingListener struct{ accepted chan struct{} }
+
+func (l *failingListener) Accept() (net.Conn, error) { return nil, errors.New("accept failed") }
+func (l *failingListener) Close() error              { return nil }
+func (l *failingListener) Addr() net.Addr            { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
