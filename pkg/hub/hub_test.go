@@ -552,7 +552,9 @@ func TestRunErrors(t *testing.T) {
 		{"no token", func(o *hub.Options) { o.Token = "" }, "no session token"},
 		{"missing token file", func(o *hub.Options) { o.Token, o.TokenFile = "", "/nonexistent/token" }, "reading the token"},
 		{"no certificate", func(o *hub.Options) { o.Certificate = nil }, "no TLS certificate"},
-		{"missing certificate", func(o *hub.Options) { o.Certificate, o.CertFile, o.KeyFile = nil, "/nonexistent/hub.crt", "/nonexistent/hub.key" }, "loading the TLS certificate"},
+		{"missing certificate", func(o *hub.Options) {
+			o.Certificate, o.CertFile, o.KeyFile = nil, "/nonexistent/hub.crt", "/nonexistent/hub.key"
+		}, "loading the TLS certificate"},
 		{"no address", func(o *hub.Options) { o.APIAddr = "" }, "no API address"},
 		{"bad address", func(o *hub.Options) { o.WorkerAddr = "127.0.0.1:http-alt-nope" }, "hub: listen tcp"},
 		{"negative idle timeout", func(o *hub.Options) { o.IdleTimeout = -time.Second }, "negative idle timeout"},
