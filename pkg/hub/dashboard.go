@@ -25,7 +25,7 @@ var placeholder = func() http.FileSystem {
 // gets the token as an HttpOnly cookie and is redirected to the same page
 // without it, so the token leaves the address bar and the history, and
 // the page's requests (its WebSocket included) carry the cookie.
-func (h *Hub) dashboard() http.Handler {
+func (h *server) dashboard() http.Handler {
 	files := h.opts.Dashboard
 	if files == nil {
 		files = placeholder

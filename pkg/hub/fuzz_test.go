@@ -25,7 +25,7 @@ func FuzzWorkerMessage(f *testing.F) {
 	f.Add(true, wire.AppendPcapChunk(nil, "p1", []byte{0x0a, 0x0d, 0x0d, 0x0a}))
 	f.Add(true, []byte{1, 2, 'p'})
 	f.Fuzz(func(t *testing.T, binary bool, msg []byte) {
-		h, err := newHub(Options{APIAddr: ":0", WorkerAddr: ":0", Token: "t"})
+		h, err := newServer(Options{APIAddr: ":0", WorkerAddr: ":0", Token: "t"})
 		if err != nil {
 			t.Fatal(err)
 		}

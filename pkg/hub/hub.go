@@ -179,9 +179,9 @@ func (o Options) tlsConfig() (*tls.Config, error) {
 	}, nil
 }
 
-// Hub is a running hub. Its fields are set before Run starts serving and
+// server is a running hub. Its fields are set before Run starts serving and
 // never change, but for the atomics and what the registry loop owns.
-type Hub struct {
+type server struct {
 	opts      Options
 	log       *slog.Logger
 	tokenHash [sha256.Size]byte
@@ -213,7 +213,7 @@ type Hub struct {
 // returns. It returns an error only when it cannot start or a listener
 // fails.
 func Run(ctx context.Context, opts Options) error {
-	h, err := newHub(opts)
+	h, err := newServer(opts)
 	if err != nil {
 		closeListeners(opts)
 		return err
@@ -229,7 +229,7 @@ func closeListeners(o Options) {
 	}
 }
 
-func newHub(opts Options) (*Hub, error) {
+func newServer(opts Options) (*server, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -238,7 +238,7 @@ func newHub(opts Options) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{
+	h := &server{
 		opts:      opts,
 		log:       opts.Logger.With("session", opts.SessionID),
 		tokenHash: sha256.Sum256([]byte(tok)),
@@ -255,7 +255,7 @@ func newHub(opts Options) (*Hub, error) {
 }
 
 // run listens, serves, and tears everything down when ctx is done.
-func (h *Hub) run(ctx context.Context) error {
+func (h *server) run(ctx context.Context) error {
 	tlsConf, err := h.opts.tlsConfig()
 	if err != nil {
 		closeListeners(h.opts)
@@ -268,9 +268,9 @@ func (h *Hub) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	workerSrv := h.server(ctx, h.workerMux())
+	workerSrv := h.httpServer(ctx, h.workerMux())
 	workerSrv.TLSConfig = tlsConf
-	apiSrv := h.server(ctx, h.apiMux())
+	apiSrv := h.httpServer(ctx, h.apiMux())
 
 	var bg sync.WaitGroup
 	failed := make(chan error, 2)
@@ -301,7 +301,7 @@ func (h *Hub) run(ctx context.Context) error {
 }
 
 // listeners returns the given listeners, or listens on the addresses.
-func (h *Hub) listeners() (wl, al net.Listener, err error) {
+func (h *server) listeners() (wl, al net.Listener, err error) {
 	wl, al = h.opts.WorkerListener, h.opts.APIListener
 	if wl == nil {
 		if wl, err = net.Listen("tcp", h.opts.WorkerAddr); err != nil {
@@ -321,7 +321,7 @@ func (h *Hub) listeners() (wl, al net.Listener, err error) {
 
 // server returns an http.Server whose requests see ctx, so that streams
 // (pcap exports) end when the hub stops.
-func (h *Hub) server(ctx context.Context, mux http.Handler) *http.Server {
+func (h *server) httpServer(ctx context.Context, mux http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -335,7 +335,7 @@ func (h *Hub) server(ctx context.Context, mux http.Handler) *http.Server {
 // shutdown stops accepting, waits a bounded time for plain requests, and
 // leaves the WebSockets (hijacked, unknown to http.Server) to the registry
 // loop, which closes them when the context is done.
-func (h *Hub) shutdown(srvs ...*http.Server) {
+func (h *server) shutdown(srvs ...*http.Server) {
 	sctx, cancel := context.WithTimeout(context.Background(), h.opts.ShutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -351,14 +351,14 @@ func (h *Hub) shutdown(srvs ...*http.Server) {
 
 // authorized compares the request's token with the session's in constant
 // time (hashes, so that the length leaks nothing either).
-func (h *Hub) authorized(r *http.Request) bool {
+func (h *server) authorized(r *http.Request) bool {
 	got := sha256.Sum256([]byte(wire.RequestToken(r)))
 	return subtle.ConstantTimeCompare(got[:], h.tokenHash[:]) == 1
 }
 
 // requireToken wraps next with the token check; beat marks the request as
 // a client heartbeat.
-func (h *Hub) requireToken(next http.Handler, beat bool) http.Handler {
+func (h *server) requireToken(next http.Handler, beat bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !h.authorized(r) {
 			h.metrics.unauthorized.Inc()
@@ -374,7 +374,7 @@ func (h *Hub) requireToken(next http.Handler, beat bool) http.Handler {
 }
 
 // workerMux serves the worker port.
-func (h *Hub) workerMux() http.Handler {
+func (h *server) workerMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(wire.PathWorker, h.requireToken(http.HandlerFunc(h.serveWorker), false))
 	mux.HandleFunc(wire.PathHealthz, h.serveHealthz)
@@ -383,7 +383,7 @@ func (h *Hub) workerMux() http.Handler {
 }
 
 // apiMux serves the API port.
-func (h *Hub) apiMux() http.Handler {
+func (h *server) apiMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(wire.PathHealthz, h.serveHealthz)
 	mux.Handle(wire.PathSubscribe, h.requireToken(http.HandlerFunc(h.serveSubscribe), true))
@@ -395,7 +395,7 @@ func (h *Hub) apiMux() http.Handler {
 	return mux
 }
 
-func (h *Hub) serveHealthz(w http.ResponseWriter, r *http.Request) {
+func (h *server) serveHealthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	select {
 	case <-h.stopped:
@@ -405,7 +405,7 @@ func (h *Hub) serveHealthz(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Hub) serveHeartbeat(w http.ResponseWriter, r *http.Request) {
+func (h *server) serveHeartbeat(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "use POST", http.StatusMethodNotAllowed)
@@ -415,12 +415,12 @@ func (h *Hub) serveHeartbeat(w http.ResponseWriter, r *http.Request) {
 }
 
 // newID returns a short unique id for a connection or an export.
-func (h *Hub) newID(prefix string) string {
+func (h *server) newID(prefix string) string {
 	return fmt.Sprintf("%s%d-%d", prefix, h.nextID.Add(1), time.Now().UnixNano()%1e6)
 }
 
 // hubStats returns the hub's counters; the registry fills in the counts
 // of connections.
-func (h *Hub) hubStats() wire.HubStats {
+func (h *server) hubStats() wire.HubStats {
 	return wire.HubStats{EntriesIn: h.in.Load(), EntriesOut: h.out.Load(), Dropped: h.dropped.Load()}
 }

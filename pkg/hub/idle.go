@@ -14,10 +14,10 @@ const (
 )
 
 // heartbeat records that a client is alive.
-func (h *Hub) heartbeat() { h.lastBeat.Store(time.Now().UnixNano()) }
+func (h *server) heartbeat() { h.lastBeat.Store(time.Now().UnixNano()) }
 
 // idle returns how long no client has sent a heartbeat.
-func (h *Hub) idle(now time.Time) time.Duration {
+func (h *server) idle(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, h.lastBeat.Load()))
 }
 
@@ -25,7 +25,7 @@ func (h *Hub) idle(now time.Time) time.Duration {
 // idle timeout: that is what cleans up after a CLI killed with SIGKILL or
 // a laptop that went away. A failed deletion is retried with backoff for
 // as long as the session stays idle.
-func (h *Hub) idleLoop(ctx context.Context) {
+func (h *server) idleLoop(ctx context.Context) {
 	timeout := h.opts.IdleTimeout
 	if timeout == 0 {
 		return
@@ -57,7 +57,7 @@ func (h *Hub) idleLoop(ctx context.Context) {
 }
 
 // selfDelete calls Options.SelfDelete and reports whether it succeeded.
-func (h *Hub) selfDelete(ctx context.Context, idle time.Duration) bool {
+func (h *server) selfDelete(ctx context.Context, idle time.Duration) bool {
 	if h.opts.SelfDelete == nil {
 		h.log.Warn("no client heartbeat; no self-delete configured", "idle", idle.Round(time.Millisecond))
 		return true

@@ -23,7 +23,7 @@ type metrics struct {
 	selfDeletes  *prometheus.CounterVec
 }
 
-func newMetrics(h *Hub) *metrics {
+func newMetrics(h *server) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		unauthorized: prometheus.NewCounter(prometheus.CounterOpts{
@@ -68,7 +68,7 @@ func (m *metrics) handler() http.Handler {
 // of each subscriber, and for each worker the entries it sent and the
 // counters of its latest stats.
 type connCollector struct {
-	h             *Hub
+	h             *server
 	subDropped    *prometheus.Desc
 	workerEntries *prometheus.Desc
 	workerStats   []workerStat
@@ -81,7 +81,7 @@ type workerStat struct {
 	get  func(*wire.Stats) float64
 }
 
-func newConnCollector(h *Hub) *connCollector {
+func newConnCollector(h *server) *connCollector {
 	labels := []string{"worker", "node"}
 	stat := func(name, help string, kind prometheus.ValueType, get func(*wire.Stats) float64) workerStat {
 		return workerStat{prometheus.NewDesc("shark_worker_"+name, help+" (forwarded by the hub)", labels, nil), kind, get}

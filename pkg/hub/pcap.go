@@ -209,7 +209,7 @@ func (r *partReader) take(c []byte) {
 
 // export is one GET /v1/pcap in progress.
 type export struct {
-	h       *Hub
+	h       *server
 	ctx     context.Context
 	cancel  context.CancelFunc // on a write error: the client is gone
 	req     wire.PcapRequest
@@ -230,7 +230,7 @@ type ifaceKey struct {
 // with one pcapng stream merged from the workers: one section, one
 // interface per pod (named namespace/pod), packets in time order (in
 // arrival order with follow=1).
-func (h *Hub) servePcap(w http.ResponseWriter, r *http.Request) {
+func (h *server) servePcap(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		http.Error(w, "use GET", http.StatusMethodNotAllowed)

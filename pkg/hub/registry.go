@@ -14,7 +14,7 @@ import (
 // registry is the state only the registry loop touches: who is connected,
 // the filter union pushed to workers, and the targets.
 type registry struct {
-	h       *Hub
+	h       *server
 	subs    map[*subscriber]struct{}
 	workers map[string]*workerConn // by worker name
 	union   string                 // last pushed to workers
@@ -23,7 +23,7 @@ type registry struct {
 
 // do runs fn in the registry loop and waits for it. It returns false,
 // without running fn, once the loop has stopped.
-func (h *Hub) do(fn func(*registry)) bool {
+func (h *server) do(fn func(*registry)) bool {
 	done := make(chan struct{})
 	select {
 	case h.ops <- func(r *registry) { fn(r); close(done) }:
@@ -36,7 +36,7 @@ func (h *Hub) do(fn func(*registry)) bool {
 
 // registryLoop owns the registry until ctx is done, then closes every
 // connection.
-func (h *Hub) registryLoop(ctx context.Context) {
+func (h *server) registryLoop(ctx context.Context) {
 	r := &registry{
 		h:       h,
 		subs:    map[*subscriber]struct{}{},

@@ -47,7 +47,7 @@ var subscriberUpgrader = websocket.Upgrader{
 // subscriber is one client subscription. The worker read pumps offer it
 // entries (never blocking); its write pump sends them.
 type subscriber struct {
-	h      *Hub
+	h      *server
 	id     uint64
 	remote string
 	conn   *websocket.Conn
@@ -75,7 +75,7 @@ type outMsg struct {
 }
 
 // serveSubscribe upgrades GET /v1/subscribe?filter=EXPR.
-func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
+func (h *server) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	f, err := filter.Compile(r.URL.Query().Get("filter"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)

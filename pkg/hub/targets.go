@@ -20,7 +20,7 @@ type targetsResult struct {
 
 // serveTargets replaces the targets and the IP map (POST), or shows them
 // (GET). Workers get the targets of their node and the whole map.
-func (h *Hub) serveTargets(w http.ResponseWriter, r *http.Request) {
+func (h *server) serveTargets(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
 		var t wire.Targets

@@ -33,7 +33,7 @@ var workerUpgrader = websocket.Upgrader{
 
 // workerConn is one connected worker.
 type workerConn struct {
-	h          *Hub
+	h          *server
 	name, node string
 	hello      wire.Hello
 	conn       *websocket.Conn
@@ -58,7 +58,7 @@ type workerConn struct {
 }
 
 // serveWorker upgrades GET /v1/worker and runs the connection.
-func (h *Hub) serveWorker(w http.ResponseWriter, r *http.Request) {
+func (h *server) serveWorker(w http.ResponseWriter, r *http.Request) {
 	conn, err := workerUpgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
@@ -262,7 +262,7 @@ func (w *workerConn) fanoutBatch() {
 
 // fanout enriches each entry and offers it to every subscriber whose
 // filter it matches, encoding it once, and only if someone wants it.
-func (h *Hub) fanout(w *workerConn, es []entry.Entry) {
+func (h *server) fanout(w *workerConn, es []entry.Entry) {
 	h.in.Add(uint64(len(es)))
 	subs := *h.subs.Load()
 	if len(subs) == 0 {
