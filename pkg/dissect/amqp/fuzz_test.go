@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
+	"github.com/kubectl-shark/kubectl-shark/pkg/dissect/dissecttest"
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 )
 
@@ -13,10 +14,10 @@ import (
 func FuzzParser(f *testing.F) {
 	var cli, srv []byte
 	for _, s := range handshake() {
-		if s.dir == dissect.ClientToServer {
-			cli = append(cli, s.data...)
+		if s.Dir == dissect.ClientToServer {
+			cli = append(cli, s.Data...)
 		} else {
-			srv = append(srv, s.data...)
+			srv = append(srv, s.Data...)
 		}
 	}
 	f.Add(cli, srv, uint8(9))
@@ -28,7 +29,7 @@ func FuzzParser(f *testing.F) {
 	f.Fuzz(func(t *testing.T, cli, srv []byte, ctl uint8) {
 		Detect(cli)
 		Detect(srv)
-		var c collector
+		var c dissecttest.Collector
 		p := newParser(testConn(64), &c)
 		seg := int(ctl&0x1F) + 1
 		for i := 0; i < max(len(cli), len(srv)); i += seg {
@@ -49,10 +50,10 @@ func FuzzParser(f *testing.F) {
 		}
 		p.End(t0.Add(time.Hour))
 		// Each entry needs a method frame of at least 12 bytes.
-		if len(c.entries) > (len(cli)+len(srv))/12+1 {
-			t.Fatalf("%d entries from %d bytes", len(c.entries), len(cli)+len(srv))
+		if len(c.Entries) > (len(cli)+len(srv))/12+1 {
+			t.Fatalf("%d entries from %d bytes", len(c.Entries), len(cli)+len(srv))
 		}
-		for _, e := range c.entries {
+		for _, e := range c.Entries {
 			a := e.AMQP
 			if a == nil || len(a.Properties) > maxProps || len(a.Exchange) > maxPropValue+4 || (a.Body != nil && len(a.Body.Data) > 2*64) {
 				t.Fatalf("unbounded entry %+v", e)

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
+	"github.com/kubectl-shark/kubectl-shark/pkg/dissect/dissecttest"
 )
 
 var ignoreSizes = cmpopts.IgnoreFields(row{}, "Req", "Resp")
@@ -166,7 +167,7 @@ func TestSizes(t *testing.T) {
 func TestGap(t *testing.T) {
 	steps := append(handshake(),
 		cs(10, methodFrame(1, 50, 10, u16(0), sstr("a"), u8(0), table())),
-		step{dir: dissect.ServerToClient, gap: 40},
+		dissecttest.GapStep(dissect.ServerToClient, 40),
 		sc(11, []byte("xx"), methodFrame(1, 50, 11, sstr("b"), u32(0), u32(0))), // tail of a lost frame; a reply with no request left
 		cs(12, methodFrame(1, 50, 10, u16(0), sstr("c"), u8(0), table())),
 		sc(13, methodFrame(1, 50, 11, sstr("c"), u32(0), u32(0))),

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
+	"github.com/kubectl-shark/kubectl-shark/pkg/dissect/dissecttest"
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 )
 
@@ -21,7 +22,7 @@ func FuzzParser(f *testing.F) {
 	f.Fuzz(func(t *testing.T, cli, srv []byte, ctl uint8) {
 		Detect(cli)
 		Detect(srv)
-		var c collector
+		var c dissecttest.Collector
 		p := newParser(testConn(), &c, newTopicIDs())
 		seg := int(ctl&0x3F) + 1
 		for i := 0; i < max(len(cli), len(srv)); i += seg {
@@ -45,10 +46,10 @@ func FuzzParser(f *testing.F) {
 			}
 		}
 		// Each entry needs a request of at least 14 bytes.
-		if len(c.entries) > len(cli)/14+1 {
-			t.Fatalf("%d entries from %d bytes", len(c.entries), len(cli))
+		if len(c.Entries) > len(cli)/14+1 {
+			t.Fatalf("%d entries from %d bytes", len(c.Entries), len(cli))
 		}
-		for _, e := range c.entries {
+		for _, e := range c.Entries {
 			k := e.Kafka
 			if k == nil || len(k.Topics) > maxTopics || len(k.ClientID) > maxString+4 || k.Records < 0 {
 				t.Fatalf("unbounded entry %+v", k)

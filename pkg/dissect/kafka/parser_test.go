@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
+	"github.com/kubectl-shark/kubectl-shark/pkg/dissect/dissecttest"
 )
 
 func TestPairing(t *testing.T) {
@@ -59,11 +60,11 @@ func TestGap(t *testing.T) {
 	steps := []step{
 		cs(0, encodeRequest(a.req, 1)),
 		cs(1, reqB[:20]),
-		{dir: dissect.ClientToServer, gap: 30},
+		dissecttest.GapStep(dissect.ClientToServer, 30),
 		cs(2, cat(reqB[50:], encodeRequest(c.req, 3))),
 		sc(3, encodeResponse(a.resp, 1)),
 		sc(4, encodeResponse(b.resp, 2)[:25]),
-		{dir: dissect.ServerToClient, gap: 10},
+		dissecttest.GapStep(dissect.ServerToClient, 10),
 		sc(5, encodeResponse(c.resp, 3)),
 	}
 	es, st := run(steps, chunkings()["whole"], nil)

@@ -189,7 +189,7 @@ func TestVersions(t *testing.T) {
 					if diff := cmp.Diff(want, rowOf(es[0])); diff != "" {
 						t.Errorf("(-want +got):\n%s", diff)
 					}
-					if es[0].ElapsedUS != 5000 || es[0].Size.Request != int64(len(steps[0].data)) || es[0].Size.Response != int64(len(steps[1].data)) {
+					if es[0].ElapsedUS != 5000 || es[0].Size.Request != int64(len(steps[0].Data)) || es[0].Size.Response != int64(len(steps[1].Data)) {
 						t.Errorf("elapsed %d, size %+v", es[0].ElapsedUS, es[0].Size)
 					}
 				})

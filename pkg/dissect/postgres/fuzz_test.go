@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
+	"github.com/kubectl-shark/kubectl-shark/pkg/dissect/dissecttest"
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 )
 
@@ -20,7 +21,7 @@ func FuzzParser(f *testing.F) {
 	f.Fuzz(func(t *testing.T, cli, srv []byte, ctl uint8) {
 		Detect(cli)
 		Detect(srv)
-		var c collector
+		var c dissecttest.Collector
 		p := newParser(testConn(), &c)
 		seg := int(ctl&0x1F) + 1
 		for i := 0; i < max(len(cli), len(srv)); i += seg {
@@ -44,10 +45,10 @@ func FuzzParser(f *testing.F) {
 		}
 		p.End(t0.Add(time.Hour))
 		// Each entry needs at least one 5-byte message, or a 1-byte SSL answer.
-		if len(c.entries) > (len(cli)+len(srv))/4+1 {
-			t.Fatalf("%d entries from %d bytes", len(c.entries), len(cli)+len(srv))
+		if len(c.Entries) > (len(cli)+len(srv))/4+1 {
+			t.Fatalf("%d entries from %d bytes", len(c.Entries), len(cli)+len(srv))
 		}
-		for _, e := range c.entries {
+		for _, e := range c.Entries {
 			pg := e.Postgres
 			if pg == nil || len(e.Path) > maxPath+8 || len(pg.Query) > maxKeep+8 || len(pg.Error) > maxText+8 {
 				t.Fatalf("unbounded entry %+v", e)

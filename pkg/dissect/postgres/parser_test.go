@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
+	"github.com/kubectl-shark/kubectl-shark/pkg/dissect/dissecttest"
 )
 
 var ignoreSizes = cmpopts.IgnoreFields(row{}, "Req", "Resp", "ElapsedMS")
@@ -206,7 +207,7 @@ func TestSizesAndTimes(t *testing.T) {
 func TestGap(t *testing.T) {
 	steps := append(startupSteps(),
 		cs(2, query("SELECT 1")),
-		step{dir: dissect.ServerToClient, gap: 300},
+		dissecttest.GapStep(dissect.ServerToClient, 300),
 		sc(3, []byte("tail of a row"), ready('I')),
 		cs(4, query("SELECT 2")),
 		sc(5, dataRow("2"), complete("SELECT 1"), ready('I')),

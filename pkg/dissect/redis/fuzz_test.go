@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
+	"github.com/kubectl-shark/kubectl-shark/pkg/dissect/dissecttest"
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 )
 
@@ -20,7 +21,7 @@ func FuzzParser(f *testing.F) {
 	f.Fuzz(func(t *testing.T, cli, srv []byte, ctl uint8) {
 		Detect(cli)
 		Detect(srv)
-		var c collector
+		var c dissecttest.Collector
 		p := newParser(testConn(), &c)
 		seg := int(ctl&0x1F) + 1
 		for i := 0; i < max(len(cli), len(srv)); i += seg {
@@ -41,10 +42,10 @@ func FuzzParser(f *testing.F) {
 		}
 		p.End(t0.Add(time.Hour))
 		// Every entry comes from a line or a complete value of at least 3 bytes.
-		if len(c.entries) > (len(cli)+len(srv))/2+1 {
-			t.Fatalf("%d entries from %d bytes", len(c.entries), len(cli)+len(srv))
+		if len(c.Entries) > (len(cli)+len(srv))/2+1 {
+			t.Fatalf("%d entries from %d bytes", len(c.Entries), len(cli)+len(srv))
 		}
-		for _, e := range c.entries {
+		for _, e := range c.Entries {
 			r := e.Redis
 			if r == nil || len(r.Args) >= maxKept || len(r.Reply) > maxReply+maxElem*5 {
 				t.Fatalf("unbounded entry %+v", e)

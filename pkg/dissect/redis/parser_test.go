@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
+	"github.com/kubectl-shark/kubectl-shark/pkg/dissect/dissecttest"
 )
 
 var ignoreSizes = cmpopts.IgnoreFields(row{}, "ElapsedMS", "Req", "Resp")
@@ -249,7 +250,7 @@ func TestGap(t *testing.T) {
 	steps := []step{
 		cs(0, cmdOf("GET", "a")+cmdOf("GET", "b")),
 		sc(1, bulk("1")),
-		{dir: dissect.ServerToClient, gap: 100},
+		dissecttest.GapStep(dissect.ServerToClient, 100),
 		sc(2, "0123456789\r\n"+bulk("late")), // the rest of a lost reply, then one for GET b
 		cs(3, cmdOf("GET", "c")),
 		sc(4, bulk("3")),
