@@ -32,7 +32,7 @@ machine with the output formats of kubectl shark tap.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	cmd.AddCommand(NewCmdWorker(streams), NewCmdSniff(streams), newCmdVersion(streams))
+	cmd.AddCommand(NewCmdWorker(streams), NewCmdSniff(streams), NewCmdHub(streams), newCmdVersion(streams))
 	return cmd
 }
 
