@@ -39,6 +39,7 @@ type SniffOptions struct {
 	MaxMemory   byteSize
 	Stats       bool
 	CPUProfile  string
+	Shards      int
 
 	capture captureFlags
 	output  outputFlags
@@ -104,6 +105,7 @@ kubectl shark tap, and can write the raw packets to a pcapng or pcap file.`,
 	f.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "serve Prometheus metrics on this address (off by default)")
 	f.Var(&o.MaxMemory, "max-memory", "memory budget; over it, dissection pauses (capture and -w go on)")
 	f.BoolVar(&o.Stats, "stats", o.Stats, "print capture statistics to stderr at the end")
+	f.IntVar(&o.Shards, "shards", o.Shards, "dissection goroutines (0: one per CPU)")
 	f.StringVar(&o.CPUProfile, "cpuprofile", o.CPUProfile, "write a CPU profile to this file (benchmarks)")
 	f.MarkHidden("cpuprofile")
 	o.capture.add(f)
@@ -206,6 +208,7 @@ func (o *SniffOptions) Run(ctx context.Context) error {
 		Capture:   o.captureO,
 		Sinks:     sinks,
 		MaxMemory: int64(o.MaxMemory),
+		Shards:    o.Shards,
 		Logf: func(format string, args ...any) {
 			if o.Stats || !strings.HasPrefix(format, "attached") && !strings.HasPrefix(format, "released") {
 				logf(format, args...)

@@ -34,6 +34,7 @@ type WorkerOptions struct {
 	MaxMemory    byteSize
 	ProcRoot     string
 	Stats        bool
+	Shards       int
 
 	capture captureFlags
 	output  outputFlags
@@ -99,6 +100,7 @@ or released within a second. It opens no listening port.`,
 	f.Var(&o.MaxMemory, "max-memory", "memory budget; over it, dissection pauses (capture and storage go on)")
 	f.StringVar(&o.ProcRoot, "proc", o.ProcRoot, "the host's proc file system")
 	f.BoolVar(&o.Stats, "stats", o.Stats, "print capture statistics to stderr at the end")
+	f.IntVar(&o.Shards, "shards", o.Shards, "dissection goroutines (0: one per CPU)")
 	o.capture.add(f)
 	o.output.add(f)
 	return cmd
@@ -190,6 +192,7 @@ func (o *WorkerOptions) Run(ctx context.Context) error {
 		Capture:   o.captureO,
 		Sinks:     sinks,
 		MaxMemory: int64(o.MaxMemory),
+		Shards:    o.Shards,
 		ProcRoot:  o.ProcRoot,
 		Logf:      logf,
 	})

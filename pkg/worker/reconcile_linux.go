@@ -78,14 +78,20 @@ func (w *Worker) desired() map[uint64]want {
 	}
 	for uid, refs := range found {
 		t := byUID[uid]
+		own := 0
 		for _, ref := range refs {
+			// The host's namespace: a hostNetwork pod, or a process still
+			// on its way into its pod (runc init).
 			if ref.ino == w.selfNetns {
-				w.warnOnce("host:"+uid, "pod %s uses the host network namespace: not captured", t.DisplayName())
 				continue
 			}
+			own++
 			if _, dup := out[ref.ino]; !dup {
 				out[ref.ino] = want{ref: ref, target: t}
 			}
+		}
+		if own == 0 {
+			w.warnOnce("host:"+uid, "pod %s is in the host network namespace: not captured", t.DisplayName())
 		}
 	}
 	return out
