@@ -46,6 +46,10 @@ const noNamespace = "\x00"
 // anything it tried failed, together with the report of what it did.
 func (m *Manager) Clean(ctx context.Context, all, wait bool) (CleanReport, error) {
 	var rep CleanReport
+	// One clear error when there is no cluster, rather than one per list.
+	if err := m.reach(ctx); err != nil {
+		return rep, err
+	}
 	var errs []error
 	found := map[Ref]*candidate{}
 	errs = append(errs, m.findNamespaces(ctx, found, &rep))
