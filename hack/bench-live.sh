@@ -9,14 +9,15 @@
 # srv, and under tcpdump -i any in srv. Offered packets are the veth's own
 # counters over the run; captured and lost are each tool's own report. The
 # sender's slowdown is its rate under capture against the uncaptured rate.
-# ROUNDS repeats the whole set; each cell is the median.
+# ROUNDS repeats the whole set, rotating the order; each cell is the median,
+# and the slowdown is taken against the uncaptured run of the same round.
 #
 #   hack/bench-live.sh                     # make bench-live
 #   DURATION=5 ROUNDS=3 hack/bench-live.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
-ROUNDS=${ROUNDS:-1}
+ROUNDS=${ROUNDS:-3}
 RING=${RING:-}          # shark-agent --ring-size (default: its own)
 AGENT=${AGENT:-}        # a prebuilt shark-agent to measure instead of building one
 WRK_CONNS=${WRK_CONNS:-32}
@@ -145,44 +146,49 @@ run() {
 
 results=$WORK/results
 : >"$results"
+modes=(none shark tcpdump)
 for round in $(seq "$ROUNDS"); do
 	for what in wrk iperf3; do
-		for mode in none shark tcpdump; do
+		# Rotate the order each round, so that drift in the machine's load
+		# does not always favour the same tool.
+		for i in 0 1 2; do
+			mode=${modes[$(((i + round) % 3))]}
 			echo "round $round: $what, capture: $mode..." >&2
-			echo "$what $mode $(run "$what" "$mode")" >>"$results"
+			echo "$round $what $mode $(run "$what" "$mode")" >>"$results"
 		done
 	done
 done
 
-# Medians per (load, capture); ratios against the uncaptured run.
+# Medians per (load, capture). The slowdown is taken per round, against the
+# uncaptured run of the same round, then the median of those.
 python3 - "$results" "$DURATION" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 dur = float(sys.argv[2])
-cell = {}
-for what, mode, offered, rate, captured, lost, undissected, cpu in rows:
-    cell.setdefault((what, mode), []).append((int(offered), float(rate), int(captured), int(lost), int(undissected), float(cpu)))
-med = lambda xs: statistics.median(xs)
+cell, rate = {}, {}
+for rnd, what, mode, offered, r, captured, lost, undissected, cpu in rows:
+    cell.setdefault((what, mode), []).append((int(offered), float(r), int(captured), int(lost), int(undissected), float(cpu)))
+    rate[(rnd, what, mode)] = float(r)
+rounds = sorted({r[0] for r in rows})
+med = statistics.median
 unit = {"wrk": "req/s", "iperf3": "Gbit/s"}
 names = {"none": "no capture", "shark": "shark-agent sniff (dissecting)", "tcpdump": "tcpdump -B 65536 -w /dev/null"}
-print(f"\nlive capture, {dur:.0f} s runs on a veth pair (MTU 1500, offloads off), medians of {len(cell[('wrk','none')])} round(s)\n")
+print(f"\nlive capture, {dur:.0f} s runs on a veth pair (MTU 1500, offloads off), medians of {len(rounds)} round(s)\n")
 print("| load | capture | offered pkt/s | captured pkt/s | lost (kernel) | loss | captured, not dissected | capture CPU | sender rate | sender slowdown |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for what in ("wrk", "iperf3"):
-    base = med([r[1] for r in cell[(what, "none")]])
     for mode in ("none", "shark", "tcpdump"):
         rs = cell[(what, mode)]
         offered = med([r[0] for r in rs]) / dur
-        rate = med([r[1] for r in rs])
-        slow = (1 - rate / base) * 100 if base else 0
+        r = med([r[1] for r in rs])
         if mode == "none":
-            print(f"| {what} | {names[mode]} | {offered:,.0f} | - | - | - | - | - | {rate:,.2f} {unit[what]} | - |")
+            print(f"| {what} | {names[mode]} | {offered:,.0f} | - | - | - | - | - | {r:,.2f} {unit[what]} | - |")
             continue
-        captured = med([r[2] for r in rs])
-        lost = med([r[3] for r in rs])
+        slow = med([(1 - rate[(n, what, mode)] / rate[(n, what, "none")]) * 100 for n in rounds if rate[(n, what, "none")]])
+        captured = med([x[2] for x in rs])
+        lost = med([x[3] for x in rs])
         loss = 100 * lost / (captured + lost) if captured + lost else 0
-        und = med([r[4] for r in rs])
-        und = f"{und:,.0f}" if mode == "shark" else "-"
-        cpu = med([r[5] for r in rs]) / dur * 100
-        print(f"| {what} | {names[mode]} | {offered:,.0f} | {captured / dur:,.0f} | {lost:,.0f} | {loss:.2f}% | {und} | {cpu:.0f}% | {rate:,.2f} {unit[what]} | {slow:.1f}% |")
+        und = f"{med([x[4] for x in rs]):,.0f}" if mode == "shark" else "-"
+        cpu = med([x[5] for x in rs]) / dur * 100
+        print(f"| {what} | {names[mode]} | {offered:,.0f} | {captured / dur:,.0f} | {lost:,.0f} | {loss:.2f}% | {und} | {cpu:.0f}% | {r:,.2f} {unit[what]} | {slow:.1f}% |")
 EOF
