@@ -66,8 +66,6 @@ type Flow struct {
 	// Interface is the capture interface of the flow's first packet: in
 	// the worker, the pod network namespace it was captured in.
 	Interface int
-	// Seq is the flow's creation order within its shard.
-	Seq uint64
 }
 
 // NewHandler builds the Handler of a new flow.
@@ -139,7 +137,6 @@ type Assembler struct {
 	tcp        *reassembly.Assembler
 	udp        map[udpKey]*udpFlow
 	live       int // live TCP flows
-	seq        uint64
 	now        time.Time
 	lastFlush  time.Time
 	closing    bool // Close is flushing: flows end with EndEOF
@@ -225,14 +222,12 @@ func (a *Assembler) Close() {
 }
 
 func (a *Assembler) newFlow(transport string, src, dst netip.AddrPort, ts time.Time, iface int) *Flow {
-	a.seq++
 	return &Flow{
 		Transport: transport,
 		A:         src,
 		B:         dst,
 		ID:        flowID(transport, src, dst, ts),
 		First:     ts,
-		Seq:       a.seq,
 		Interface: iface,
 	}
 }
