@@ -132,7 +132,7 @@ run() {
 		kill -INT "$pid"
 		wait "$pid" || true
 		read -r captured lost < <(sed -n 's/^\([0-9]*\) packets captured .*, \([0-9]*\) dropped by the kernel.*/\1 \2/p' "$WORK/shark.err")
-		undissected=$(sed -n 's/.* \([0-9]*\) not dissected (queue full), \([0-9]*\) not dissected (memory).*/\1 \2/p' "$WORK/shark.err" | awk '{print $1 + $2}')
+		undissected=$(grep -o '[0-9]* not dissected' "$WORK/shark.err" | awk '{s += $1} END {print s + 0}')
 		;;
 	tcpdump)
 		kill -INT "$pid"

@@ -17,8 +17,9 @@ import (
 )
 
 // dispatch queues a full batch to the sinks and to dissection, never
-// waiting.
-func (w *Worker) dispatch(c *netnsCapture, b *batch) {
+// waiting. newest is the time of its newest packet.
+func (w *Worker) dispatch(c *netnsCapture, b *batch, newest time.Time) {
+	behind := c.behind.update(newest, b.size, time.Now())
 	n := uint64(len(b.pkts))
 	c.packets.Add(n)
 	c.bytes.Add(uint64(b.size))
@@ -36,6 +37,10 @@ func (w *Worker) dispatch(c *netnsCapture, b *batch) {
 	dissect := n - uint64(b.nskip)
 	switch {
 	case dissect == 0:
+		b.release()
+	case behind:
+		c.behindPkts.Add(dissect)
+		c.behindEvents.Store(c.behind.events)
 		b.release()
 	case w.mem.shedding.Load():
 		c.shed.Add(dissect)
@@ -58,6 +63,7 @@ type netnsCapture struct {
 	target Target
 	h      *afpacket.Handle
 	ar     *addrReader
+	behind *behindGauge // owned by run
 
 	stop   atomic.Bool
 	failed atomic.Bool
@@ -65,6 +71,7 @@ type netnsCapture struct {
 	err    error // set before done closes
 
 	packets, bytes, dissectDrops, sinkDrops, shed atomic.Uint64
+	behindPkts, behindEvents                      atomic.Uint64
 	kmu                                           sync.Mutex
 	kernel                                        afpacket.Stats
 }
@@ -80,13 +87,13 @@ func (c *netnsCapture) run() {
 	w := c.w
 	var p capture.Packet
 	var b *batch
-	var first time.Time
+	var first, newest time.Time
 	for !c.stop.Load() {
 		err := c.h.Next(&p)
 		if err != nil {
 			if errors.Is(err, afpacket.ErrTimeout) {
 				if b != nil {
-					w.dispatch(c, b)
+					w.dispatch(c, b, newest)
 					b = nil
 				}
 				continue
@@ -100,7 +107,7 @@ func (c *netnsCapture) run() {
 			break
 		}
 		if b != nil && !b.fits(len(p.Data)) {
-			w.dispatch(c, b)
+			w.dispatch(c, b, newest)
 			b = nil
 		}
 		if b == nil {
@@ -108,13 +115,14 @@ func (c *netnsCapture) run() {
 			first = p.Timestamp
 		}
 		b.add(&p, w.tables.load().skipDissect(c.ino, p.Data))
-		if p.Timestamp.Sub(first) >= flushAge {
-			w.dispatch(c, b)
+		newest = p.Timestamp
+		if newest.Sub(first) >= flushAge {
+			w.dispatch(c, b, newest)
 			b = nil
 		}
 	}
 	if b != nil {
-		w.dispatch(c, b)
+		w.dispatch(c, b, newest)
 	}
 }
 
@@ -164,6 +172,7 @@ func (c *netnsCapture) refreshAddrs() bool {
 // counters are a capture's (or a sum of captures') packet counts.
 type counters struct {
 	packets, bytes, dissectDrops, sinkDrops, shed uint64
+	behind, behindEvents                          uint64
 	kernelPackets, kernelDrops, kernelFreezes     uint64
 }
 
@@ -174,6 +183,7 @@ func (c *netnsCapture) counters() counters {
 	return counters{
 		packets: c.packets.Load(), bytes: c.bytes.Load(),
 		dissectDrops: c.dissectDrops.Load(), sinkDrops: c.sinkDrops.Load(), shed: c.shed.Load(),
+		behind: c.behindPkts.Load(), behindEvents: c.behindEvents.Load(),
 		kernelPackets: k.Packets, kernelDrops: k.Drops, kernelFreezes: k.Freezes,
 	}
 }
@@ -184,6 +194,8 @@ func (a *counters) add(b counters) {
 	a.dissectDrops += b.dissectDrops
 	a.sinkDrops += b.sinkDrops
 	a.shed += b.shed
+	a.behind += b.behind
+	a.behindEvents += b.behindEvents
 	a.kernelPackets += b.kernelPackets
 	a.kernelDrops += b.kernelDrops
 	a.kernelFreezes += b.kernelFreezes
@@ -193,6 +205,7 @@ func (a counters) sub(b counters) counters {
 	return counters{
 		packets: a.packets - b.packets, bytes: a.bytes - b.bytes,
 		dissectDrops: a.dissectDrops - b.dissectDrops, sinkDrops: a.sinkDrops - b.sinkDrops, shed: a.shed - b.shed,
+		behind: a.behind - b.behind, behindEvents: a.behindEvents - b.behindEvents,
 		kernelPackets: a.kernelPackets - b.kernelPackets, kernelDrops: a.kernelDrops - b.kernelDrops,
 		kernelFreezes: a.kernelFreezes - b.kernelFreezes,
 	}

@@ -27,8 +27,8 @@ var metricDefs = []metricDef{
 	{"kernel_drops_total", "Packets the kernel dropped because a capture ring was full.", prometheus.CounterValue, nil},
 	{"ring_freezes_total", "Times a capture ring had no free block.", prometheus.CounterValue, nil},
 	{"queue_drops_total", "Packets that did not fit a queue: not dissected, or not stored.", prometheus.CounterValue, []string{"queue"}},
-	{"shed_packets_total", "Packets not dissected because memory was over budget.", prometheus.CounterValue, nil},
-	{"shed_events_total", "Times the worker started shedding dissection.", prometheus.CounterValue, nil},
+	{"shed_packets_total", "Packets not dissected to save memory (over budget) or CPU (a capture behind its ring).", prometheus.CounterValue, []string{"reason"}},
+	{"shed_events_total", "Times the worker started shedding dissection.", prometheus.CounterValue, []string{"reason"}},
 	{"shedding", "1 while dissection is shed for memory.", prometheus.GaugeValue, nil},
 	{"heap_bytes", "Heap in use.", prometheus.GaugeValue, nil},
 	{"memory_budget_bytes", "The memory budget (--max-memory).", prometheus.GaugeValue, nil},
@@ -88,8 +88,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	emit("ring_freezes_total", float64(st.RingFreezes))
 	emit("queue_drops_total", float64(st.DissectDrops), "dissect")
 	emit("queue_drops_total", float64(st.SinkDrops), "store")
-	emit("shed_packets_total", float64(st.ShedPackets))
-	emit("shed_events_total", float64(st.ShedEvents))
+	emit("shed_packets_total", float64(st.ShedPackets), "memory")
+	emit("shed_packets_total", float64(st.BehindPackets), "capture_behind")
+	emit("shed_events_total", float64(st.ShedEvents), "memory")
+	emit("shed_events_total", float64(st.BehindEvents), "capture_behind")
 	emit("shedding", b(st.Shedding))
 	emit("heap_bytes", float64(st.HeapBytes))
 	emit("memory_budget_bytes", float64(st.MemoryBudget))

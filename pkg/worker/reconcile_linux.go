@@ -154,7 +154,8 @@ func (w *Worker) attach(wt want) error {
 	for _, s := range w.opts.Sinks {
 		info.sinkIDs = append(info.sinkIDs, s.AddInterface(info.iface))
 	}
-	c := &netnsCapture{w: w, ino: ns.Ino, info: info, target: t, h: h, ar: ar, done: make(chan struct{})}
+	c := &netnsCapture{w: w, ino: ns.Ino, info: info, target: t, h: h, ar: ar, done: make(chan struct{}),
+		behind: newBehindGauge(copts.RingSize, copts.BlockTimeout)}
 	c.refreshAddrs()
 	w.ifaces = append(w.ifaces, info)
 	w.cmu.Lock()
@@ -234,11 +235,11 @@ func (w *Worker) reportDrops() {
 	now := w.totals()
 	d := now.sub(w.lastReport)
 	w.lastReport = now
-	if d.kernelDrops == 0 && d.dissectDrops == 0 && d.sinkDrops == 0 && d.shed == 0 {
+	if d.kernelDrops == 0 && d.dissectDrops == 0 && d.sinkDrops == 0 && d.shed == 0 && d.behind == 0 {
 		return
 	}
-	w.opts.Logf("last %v: %d packets dropped by the kernel (ring full), %d not dissected (queue full), %d not stored (queue full), %d not dissected (memory budget)",
-		reportPeriod, d.kernelDrops, d.dissectDrops, d.sinkDrops, d.shed)
+	w.opts.Logf("last %v: %d packets dropped by the kernel (ring full), %d not dissected (queue full), %d not dissected (memory budget), %d not dissected (capture behind), %d not stored (queue full)",
+		reportPeriod, d.kernelDrops, d.dissectDrops, d.shed, d.behind, d.sinkDrops)
 }
 
 // runSinks writes queued batches to every sink.

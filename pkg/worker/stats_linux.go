@@ -20,8 +20,11 @@ type Stats struct {
 	// full; RingFreezes counts the times a ring had no free block.
 	KernelPackets, KernelDrops, RingFreezes uint64
 	// DissectDrops and SinkDrops did not fit their queue; ShedPackets were
-	// not dissected because memory was over budget (ShedEvents times).
+	// not dissected because memory was over budget (ShedEvents times);
+	// BehindPackets because their capture had fallen behind its ring
+	// (BehindEvents times).
 	DissectDrops, SinkDrops, ShedPackets, ShedEvents uint64
+	BehindPackets, BehindEvents                      uint64
 	Shedding                                         bool
 	HeapBytes, MemoryBudget                          uint64
 	// Entries counts entries by protocol; EntryErrors those with an error
@@ -45,7 +48,7 @@ type PodStats struct {
 	Netns uint64
 	IPs   []netip.Addr
 	Packets, Bytes, KernelPackets, KernelDrops, RingFreezes,
-	DissectDrops, SinkDrops, ShedPackets uint64
+	DissectDrops, SinkDrops, ShedPackets, BehindPackets uint64
 }
 
 // Stats returns the worker's counters.
@@ -61,6 +64,8 @@ func (w *Worker) Stats() Stats {
 		DissectDrops:  t.dissectDrops,
 		SinkDrops:     t.sinkDrops,
 		ShedPackets:   t.shed,
+		BehindPackets: t.behind,
+		BehindEvents:  t.behindEvents,
 		ShedEvents:    w.mem.events.Load(),
 		Shedding:      w.mem.shedding.Load(),
 		HeapBytes:     w.mem.inUse.Load(),
@@ -96,6 +101,7 @@ func (w *Worker) Stats() Stats {
 			Name: c.info.iface.Name, UID: c.info.uid, Netns: c.ino, IPs: c.info.addrs(),
 			Packets: k.packets, Bytes: k.bytes, KernelPackets: k.kernelPackets, KernelDrops: k.kernelDrops,
 			RingFreezes: k.kernelFreezes, DissectDrops: k.dissectDrops, SinkDrops: k.sinkDrops, ShedPackets: k.shed,
+			BehindPackets: k.behind,
 		})
 	}
 	sort.Slice(st.Pods, func(i, j int) bool {

@@ -186,6 +186,9 @@ func TestWorkerShedsDissectionFirst(t *testing.T) {
 	if n := metricValue(t, w, "shark_worker_shedding"); n != 1 {
 		t.Errorf("shedding gauge %v", n)
 	}
+	if n := metricValue(t, w, "shark_worker_memory_budget_bytes"); n != 1<<10 {
+		t.Errorf("budget gauge %v", n)
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
