@@ -37,6 +37,9 @@
 // Per namespace: one kernel ring (Options.Capture.RingSize, kernel memory),
 // one reader goroutine on an OS thread of its own at a higher priority. Two
 // queues of at most QueueBytes each feed dissection and the sinks. The Go
-// heap is held to MaxMemory by shedding dissection. The interface table
-// grows by one small record per namespace ever attached.
+// heap is held to MaxMemory by shedding dissection, and a reader that falls
+// a quarter of its ring behind the traffic sheds its dissection too until
+// it catches up, so CPU goes to capture first. Everything shed or dropped
+// is counted in Stats and the metrics. The interface table grows by one
+// small record per namespace ever attached.
 package worker
