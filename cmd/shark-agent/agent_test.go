@@ -210,7 +210,7 @@ func TestSniff(t *testing.T) {
 	}
 	ns := "agent-sniff-" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Skipf("ip netns add: %v %s", err, out)
+		t.Fatalf("ip netns add (as root, so this is a real failure): %v %s", err, out)
 	}
 	defer exec.Command("ip", "netns", "del", ns).Run()
 	exec.Command("ip", "-n", ns, "link", "set", "lo", "up").Run()
