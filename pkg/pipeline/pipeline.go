@@ -312,7 +312,19 @@ func shardOf(f *capture.Frame, n int) int {
 		return 0
 	}
 	h := endHash(f.Src.As16(), f.SrcPort) + endHash(f.Dst.As16(), f.DstPort)
-	return int(h % uint64(n))
+	return int(mix(h) % uint64(n))
+}
+
+// mix spreads every bit of h over the low ones (murmur3's finaliser).
+// Without it, the low bits of a sum of two end hashes follow the ports' low
+// bits, and Linux gives connect() even ephemeral ports: on loopback, where
+// only ports differ, two thirds of the flows landed on one shard.
+func mix(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	return h ^ h>>33
 }
 
 func endHash(a [16]byte, port uint16) uint64 {

@@ -302,3 +302,23 @@ func BenchmarkPipeline(b *testing.B) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestShardOfBalancesLoopbackFlows: flows that differ only in an even
+// ephemeral port (Linux's connect() prefers even ones), as on loopback, must
+// still spread evenly over the shards.
+func TestShardOfBalancesLoopbackFlows(t *testing.T) {
+	lo := mustAddr("127.0.0.1")
+	for _, n := range []int{2, 3, 4} {
+		count := make([]int, n)
+		const flows = 4000
+		for port := 40000; port < 40000+2*flows; port += 2 {
+			f := capture.Frame{Src: lo, Dst: lo, SrcPort: uint16(port), DstPort: 8080}
+			count[shardOf(&f, n)]++
+		}
+		for i, c := range count {
+			if want := flows / n; c < want*9/10 || c > want*11/10 {
+				t.Errorf("n=%d: shard %d got %d of %d flows, want %d ±10%%", n, i, c, flows, want)
+			}
+		}
+	}
+}
