@@ -74,6 +74,10 @@ e2e: ## end-to-end tests on the local cluster (root; leaves the cluster as found
 bench-live: deps build ## live capture benchmark: our worker vs tcpdump on a veth pair (root)
 	hack/bench-live.sh
 
+.PHONY: generate
+generate: ## rebuild the eBPF objects of pkg/tracer from bpf/ (clang, llvm-strip, libbpf-dev)
+	$(GO) generate ./pkg/tracer/...
+
 .PHONY: lint
 lint: ## gofmt, go vet, go mod tidy check
 	@test -z "$$(gofmt -l cmd pkg hack internal)"

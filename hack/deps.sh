@@ -5,6 +5,8 @@ set -euo pipefail
 pkgs=(
 	tshark tcpdump dnsmasq dnsutils iproute2 ethtool curl procps # engine tests, recording
 	redis-server redis-tools wrk iperf3                          # worker tests, live benchmark
+	clang llvm libbpf-dev                                        # make generate, eBPF drift test
+	nginx openssl python3                                        # TLS tracer tests (curl is above)
 )
 missing=()
 for p in "${pkgs[@]}"; do
