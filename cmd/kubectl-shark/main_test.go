@@ -87,7 +87,13 @@ func TestBadInputIsOneLineAndExit1(t *testing.T) {
 		{"filter syntax", []string{"tap", "--read", testdata + "/dns.pcap", "--filter", "proto == "}, "filter"},
 		{"bad output", []string{"tap", "--read", testdata + "/dns.pcap", "-o", "yaml"}, "yaml"},
 		{"bad color", []string{"tap", "--read", testdata + "/dns.pcap", "--color", "sometimes"}, "sometimes"},
-		{"no read", []string{"tap"}, "--read"},
+		{"no cluster", []string{"tap", "--server", "http://127.0.0.1:1"}, "cannot reach the cluster"},
+		{"invalid regex", []string{"tap", "front(", "--server", "http://127.0.0.1:1"}, "invalid pod query"},
+		{"read and query", []string{"tap", "front", "--read", testdata + "/dns.pcap"}, "no pod query"},
+		{"bad memory", []string{"tap", "--worker-memory", "lots", "--server", "http://127.0.0.1:1"}, "--worker-memory"},
+		{"bad pull policy", []string{"pcap", "--image-pull-policy", "Sometimes", "--server", "http://127.0.0.1:1"}, "Sometimes"},
+		{"since without session", []string{"pcap", "--since", "5m"}, "--session"},
+		{"ui bad port", []string{"ui", "--port", "70000"}, "--port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,6 +27,8 @@ removes when it exits.`,
 	}
 	flags.AddFlags(cmd.PersistentFlags())
 	cmd.AddCommand(NewCmdTap(flags, streams))
+	cmd.AddCommand(NewCmdPcap(flags, streams))
+	cmd.AddCommand(NewCmdUI(flags, streams))
 	cmd.AddCommand(NewCmdClean(flags, streams))
 	cmd.AddCommand(NewCmdVersion(streams))
 	return cmd

@@ -36,6 +36,9 @@ type TapOptions struct {
 	NoRedact bool
 	Stats    bool
 
+	session *sessionFlags
+	args    []string
+
 	filter   *filter.Filter
 	renderer render.Renderer
 	isTTY    bool
@@ -49,6 +52,7 @@ func NewTapOptions(flags *genericclioptions.ConfigFlags, streams genericiooption
 		Output:      "line",
 		Color:       "auto",
 		MaxBody:     dissect.DefaultOptions().MaxBody,
+		session:     newSessionFlags(),
 	}
 }
 
@@ -56,9 +60,26 @@ func NewTapOptions(flags *genericclioptions.ConfigFlags, streams genericiooption
 func NewCmdTap(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewTapOptions(flags, streams)
 	cmd := &cobra.Command{
-		Use:   "tap --read FILE [--filter EXPR] [-o line|wide|json]",
+		Use:   "tap [POD-REGEX] [-n NS[,NS...]] [-A] [-l SELECTOR] [--filter EXPR] [-o line|wide|json] | tap --read FILE",
 		Short: "Show the request/response traffic of pods, or of a capture file",
-		Example: `  # Dissect a capture file
+		Long: `tap shows the requests and responses of the pods you name, as they happen.
+It starts a short-lived session in the cluster: a hub pod, and one privileged
+worker pod on each node that hosts a matching pod. Workers capture inside the
+pods' network namespaces and dissect HTTP/1, HTTP/2, gRPC, DNS, Redis, Kafka,
+AMQP, PostgreSQL and more. Ctrl-C removes the session; if this command dies,
+the session removes itself after --idle-timeout.
+
+With --read it dissects a capture file instead, with no cluster at all.`,
+		Example: `  # The front pods of namespace demo, as they talk
+  kubectl shark tap -n demo 'front.*'
+
+  # Which pods would be tapped, creating nothing
+  kubectl shark tap -n demo -l app=cart --dry-run
+
+  # Server errors anywhere, as NDJSON, for one minute
+  kubectl shark tap -A --filter 'proto == "http" && int(status) >= 500' -o json --duration 1m
+
+  # Dissect a capture file
   kubectl shark tap --read capture.pcap
 
   # Only server errors, as NDJSON
@@ -66,7 +87,7 @@ func NewCmdTap(flags *genericclioptions.ConfigFlags, streams genericiooptions.IO
 
   # Live from tcpdump: entries print as they complete
   tcpdump -i any -U -w - | kubectl shark tap --read -`,
-		Args: cobra.NoArgs,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
 				return err
@@ -86,11 +107,13 @@ func NewCmdTap(flags *genericclioptions.ConfigFlags, streams genericiooptions.IO
 	f.IntVar(&o.MaxBody, "max-body", o.MaxBody, "bytes of each body kept in an entry (the true size is always shown)")
 	f.BoolVar(&o.NoRedact, "no-redact", o.NoRedact, "show credentials (Authorization, cookies, passwords) instead of redacting them")
 	f.BoolVar(&o.Stats, "stats", o.Stats, "print capture statistics to stderr at the end")
+	o.session.add(f)
 	return cmd
 }
 
 // Complete resolves what the flags imply.
-func (o *TapOptions) Complete(_ *cobra.Command, _ []string) error {
+func (o *TapOptions) Complete(_ *cobra.Command, args []string) error {
+	o.args = args
 	if o.Template != "" {
 		o.Output = "template"
 	}
@@ -102,8 +125,8 @@ func (o *TapOptions) Complete(_ *cobra.Command, _ []string) error {
 
 // Validate checks the flags before anything is read or created.
 func (o *TapOptions) Validate() error {
-	if o.Read == "" {
-		return errors.New("tap needs --read FILE for now: live cluster sessions are not available in this build")
+	if o.Read != "" && len(o.args) > 0 {
+		return errors.New("--read dissects a file: it takes no pod query")
 	}
 	if o.MaxBody < 0 {
 		return fmt.Errorf("--max-body must be >= 0, got %d", o.MaxBody)
@@ -128,8 +151,11 @@ func (o *TapOptions) Validate() error {
 	return nil
 }
 
-// Run dissects the capture and prints its entries.
+// Run prints the entries of the pods in scope, or of the capture file.
 func (o *TapOptions) Run(ctx context.Context) error {
+	if o.Read == "" {
+		return o.runCluster(ctx)
+	}
 	src, err := o.open()
 	if err != nil {
 		return err

@@ -290,6 +290,10 @@ type WorkerState struct {
 	Ready   bool
 	Reason  string // why it is not ready, e.g. "ImagePullBackOff", "OutOfmemory"
 	Message string
+	// PullFailed: the image cannot be pulled (yet); Fatal: waiting will
+	// not help (crash loop, a failed pod, an image that may not be pulled).
+	PullFailed bool
+	Fatal      bool
 }
 
 // WorkerStates reads the session's worker pods, so that the CLI can say
@@ -308,6 +312,7 @@ func (s *Session) WorkerStates(ctx context.Context) ([]WorkerState, error) {
 		out = append(out, WorkerState{
 			Node: p.Spec.NodeName, Pod: p.Name, Ready: st.ready,
 			Reason: st.reason, Message: st.message,
+			PullFailed: st.kind == statePullFailed, Fatal: st.kind == stateFatal,
 		})
 	}
 	slices.SortFunc(out, func(a, b WorkerState) int { return strings.Compare(a.Node, b.Node) })
