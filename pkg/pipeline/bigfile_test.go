@@ -45,4 +45,3 @@ func BenchmarkBenchFile(b *testing.B) {
 		b.ReportMetric(float64(st.Written), "entries/op")
 	}
 }
-

@@ -305,19 +305,32 @@ func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 // TestShardOfBalancesLoopbackFlows: flows that differ only in an even
 // ephemeral port (Linux's connect() prefers even ones), as on loopback, must
-// still spread evenly over the shards.
+// spread evenly over the shards, and neighbouring ports independently: a
+// client opens its busiest connections back to back, so runs of neighbours
+// on one shard load it far more than the others.
 func TestShardOfBalancesLoopbackFlows(t *testing.T) {
 	lo := mustAddr("127.0.0.1")
 	for _, n := range []int{2, 3, 4} {
-		count := make([]int, n)
-		const flows = 4000
-		for port := 40000; port < 40000+2*flows; port += 2 {
-			f := capture.Frame{Src: lo, Dst: lo, SrcPort: uint16(port), DstPort: 8080}
-			count[shardOf(&f, n)]++
-		}
-		for i, c := range count {
-			if want := flows / n; c < want*9/10 || c > want*11/10 {
-				t.Errorf("n=%d: shard %d got %d of %d flows, want %d ±10%%", n, i, c, flows, want)
+		for _, step := range []int{2, 4} {
+			const flows = 4000
+			count := make([]int, n)
+			same, prev := 0, -1
+			for i := range flows {
+				f := capture.Frame{Src: lo, Dst: lo, SrcPort: uint16(33000 + i*step), DstPort: 8080}
+				s := shardOf(&f, n)
+				count[s]++
+				if s == prev {
+					same++
+				}
+				prev = s
+			}
+			for i, c := range count {
+				if want := flows / n; c < want*9/10 || c > want*11/10 {
+					t.Errorf("n=%d step=%d: shard %d got %d of %d flows, want %d ±10%%", n, step, i, c, flows, want)
+				}
+			}
+			if want := flows / n; same < want*8/10 || same > want*12/10 {
+				t.Errorf("n=%d step=%d: %d neighbouring ports on the same shard, want about %d", n, step, same, want)
 			}
 		}
 	}
