@@ -86,13 +86,26 @@ func get(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("get", flag.ContinueOnError)
 	retries := fs.Int("retries", 0, "retry this many times, a second apart")
 	timeout := fs.Duration("timeout", 5*time.Second, "timeout of one attempt")
+	count := fs.Int("count", 1, "GET this many times (0: until killed), one connection kept alive")
+	every := fs.Duration("every", 0, "pause between two GETs of -count")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("usage: toolbox get [-retries N] URL")
+		return errors.New("usage: toolbox get [-retries N] [-count N -every D] URL")
 	}
 	client := &http.Client{Timeout: *timeout}
+	for i := 1; *count != 1 && (*count == 0 || i < *count); i++ {
+		// All but the last GET of a series: traffic for capture tests.
+		if _, err := fetch(ctx, client, fs.Arg(0)); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(*every):
+		}
+	}
 	return retry(ctx, *retries, func() error {
 		body, err := fetch(ctx, client, fs.Arg(0))
 		if err != nil {
