@@ -42,9 +42,17 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 bench: deps build ## record a >=200 MB capture and compare us with tshark and tcpdump
 	hack/bench.sh
 
-.PHONY: demo
-demo: deps build ## build the plugin and tap a capture of real traffic
-	@hack/demo.sh
+.PHONY: demo demo-offline demo-down demo-images demo-load
+demo: ## the demo shop on the local cluster, tapped live (root; first run builds Kubernetes, ~10 min)
+	@hack/demo.sh all
+demo-offline: build ## tap a recorded capture of real traffic, no cluster
+	@hack/demo.sh offline
+demo-down: ## delete the demo namespace; DOWN=cluster also stops the cluster
+	@hack/demo.sh down
+demo-images: ## build the demo images (demoapp, redis, curl, postgres) into dist/demo/
+	@hack/demo.sh images
+demo-load: ## build the agent and demo images and load them into the cluster
+	@hack/demo.sh load
 
 .PHONY: testdata
 testdata: deps ## re-record the captures in testdata/ from real clients and servers

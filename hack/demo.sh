@@ -33,13 +33,14 @@ kc() { hack/cluster kubectl "$@"; }
 image() {
 	local name=$1
 	shift
-	go run ./hack/image -t "localhost/shark/$name:dev" -o "$DIST/$name.tar" --user 65532:65532 "$@"
+	.cache/bin/image -t "localhost/shark/$name:dev" -o "$DIST/$name.tar" --user 65532:65532 "$@"
 }
 
 build_images() {
 	step "building the demo images into $DIST/ (Go binaries and Debian's redis, curl, postgres)"
 	hack/deps.sh
 	mkdir -p "$DIST"
+	go build -o .cache/bin/image ./hack/image
 	image demoapp --go ./hack/demoapp --entrypoint /demoapp
 	image redis --add-binary /usr/bin/redis-server --entrypoint /usr/bin/redis-server
 	image curl --add-binary /usr/bin/curl --entrypoint /usr/bin/curl
