@@ -118,7 +118,7 @@ export function App() {
   return (
     <div className="app">
       <header className="top">
-        <span className="brand">🦈 kubectl shark</span>
+        <span className="brand">kubectl shark</span>
         <FilterBox draft={draft} applied={applied ?? ""} error={filterError} pending={pending} onDraft={setDraft} onSubmit={submit} />
         <ConnBadge s={conn} onRetry={() => hub.current?.reconnectNow()} />
       </header>
@@ -134,10 +134,10 @@ export function App() {
         <button data-testid="pause" className={feed.paused ? "paused" : ""} onClick={() => feed.setPaused(!feed.paused)}>
           {feed.paused ? (
             <>
-              ▶ Resume <span data-testid="paused-count">{feed.newWhilePaused}</span> new
+              Resume · <span data-testid="paused-count">{feed.newWhilePaused}</span> new
             </>
           ) : (
-            "⏸ Pause"
+            "Pause"
           )}
         </button>
         <span className="stat" data-testid="rate">
@@ -165,7 +165,7 @@ export function App() {
           hub: {hubError} <button onClick={() => setHubError(null)}>dismiss</button>
         </div>
       )}
-      <main className={tab}>
+      <main className={"view-" + tab}>
         {tab === "feed" ? (
           <>
             <FeedView store={feed} version={version} selected={selected} onSelect={setSelected} />

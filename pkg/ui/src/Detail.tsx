@@ -30,7 +30,7 @@ export function Detail({ e, onFilter, onClose }: DetailProps) {
           ×
         </button>
       </header>
-      {e.error && <p className="entry-error">⚠ {e.error}</p>}
+      {e.error && <p className="entry-error">{e.error}</p>}
       <table className="kv">
         <tbody>
           <tr>
@@ -143,7 +143,7 @@ export function Detail({ e, onFilter, onClose }: DetailProps) {
       </table>
       <p>
         <a className="button" data-testid="pcap-download" href={pcapURL(e)} download={`shark-${e.flow_id || "flow"}.pcapng`}>
-          ⤓ Download pcap of this flow
+          Download pcap of this flow
         </a>
       </p>
       <details>

@@ -1,16 +1,12 @@
 import { fmtCount, fmtDuration, protoColor } from "./format";
-import { layout, NODE_H, NODE_W, type MapEdge, type Placed, type ServiceMapModel } from "./mapmodel";
+import { layout, NODE_W, type MapEdge, type Placed, type ServiceMapModel } from "./mapmodel";
 
 /** ServiceMap draws the model: workloads in columns, callers left, and
  * one labelled curve per (client, server, protocol). A table below lists
  * the same edges, for reading exact numbers. */
 export function ServiceMap({ model }: { model: ServiceMapModel; version: number }) {
-  const { placed, width, height } = layout(model);
+  const { placed, ends, width, height } = layout(model);
   const edges = [...model.edges.values()];
-  // Edges between the same two nodes fan out, so their labels do not overlap.
-  const pairIndex = new Map<string, number>();
-  const pairCount = new Map<string, number>();
-  for (const e of edges) pairCount.set(pairKey(e), (pairCount.get(pairKey(e)) ?? 0) + 1);
   const summary = model.summary();
   if (edges.length === 0) return <div className="map empty">No traffic to draw yet.</div>;
   return (
@@ -21,19 +17,16 @@ export function ServiceMap({ model }: { model: ServiceMapModel; version: number 
             <path d="M0,0 L10,5 L0,10 z" fill="#667" />
           </marker>
         </defs>
-        {edges.map((e) => {
-          const k = pairKey(e);
-          const i = pairIndex.get(k) ?? 0;
-          pairIndex.set(k, i + 1);
-          return <Edge key={e.id} e={e} a={placed.get(e.from)!} b={placed.get(e.to)!} index={i} of={pairCount.get(k)!} />;
-        })}
+        {edges.map((e) => (
+          <Edge key={e.id} e={e} a={placed.get(e.from)!} b={placed.get(e.to)!} y1={ends.get(e.id)!.y1} y2={ends.get(e.id)!.y2} />
+        ))}
         {[...placed.values()].map((p) => (
           <g key={p.node.id} transform={`translate(${p.x},${p.y})`} data-testid="map-node" data-label={p.node.label}>
-            <rect width={NODE_W} height={NODE_H} rx={6} className={"node " + p.node.kind} />
-            <text x={10} y={17} className="node-label">
+            <rect width={NODE_W} height={p.h} rx={6} className={"node " + p.node.kind} />
+            <text x={10} y={p.h / 2 - 3} className="node-label">
               {clip(p.node.label, 26)}
             </text>
-            <text x={10} y={32} className="node-sub">
+            <text x={10} y={p.h / 2 + 12} className="node-sub">
               {p.node.kind} · {fmtCount(p.node.count)}
             </text>
           </g>
@@ -74,51 +67,43 @@ export function ServiceMap({ model }: { model: ServiceMapModel; version: number 
   );
 }
 
-function pairKey(e: MapEdge): string {
-  return e.from < e.to ? e.from + "|" + e.to : e.to + "|" + e.from;
-}
-
 function clip(s: string, n: number): string {
   return s.length > n ? s.slice(0, n - 1) + "…" : s;
 }
 
-function Edge({ e, a, b, index, of }: { e: MapEdge; a: Placed; b: Placed; index: number; of: number }) {
-  const spread = (index - (of - 1) / 2) * 26;
+/** Edge is a curve from its slot on the source to its slot on the
+ * target, labelled beside the target, where edges do not crowd. */
+function Edge({ e, a, b, y1, y2 }: { e: MapEdge; a: Placed; b: Placed; y1: number; y2: number }) {
   let d: string;
   let lx: number;
-  let ly: number;
+  let anchor: "end" | "start" | "middle" = "end";
   if (a === b) {
-    // A call to itself: a loop above the node.
-    const x = a.x + NODE_W / 2;
-    d = `M${x - 20},${a.y} C${x - 40},${a.y - 50} ${x + 40},${a.y - 50} ${x + 20},${a.y}`;
-    lx = x;
-    ly = a.y - 40 + spread;
+    // A call to itself: a loop out of the right side.
+    const x = a.x + NODE_W;
+    d = `M${x},${y1 - 6} C${x + 50},${y1 - 30} ${x + 50},${y2 + 30} ${x},${y2 + 6}`;
+    lx = x + 44;
+    anchor = "start";
   } else if (b.column > a.column) {
     const x1 = a.x + NODE_W;
-    const y1 = a.y + NODE_H / 2;
     const x2 = b.x;
-    const y2 = b.y + NODE_H / 2;
     const mx = (x1 + x2) / 2;
-    d = `M${x1},${y1} C${mx},${y1 + spread} ${mx},${y2 + spread} ${x2},${y2}`;
-    lx = mx;
-    ly = (y1 + y2) / 2 + spread;
+    d = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
+    lx = x2 - 8;
   } else {
     // Same column or backwards: an arc out to the right.
     const x1 = a.x + NODE_W;
-    const y1 = a.y + NODE_H / 2;
     const x2 = b.x + NODE_W;
-    const y2 = b.y + NODE_H / 2;
-    const out = 60 + Math.abs(spread);
+    const out = 70 + Math.abs(y2 - y1) / 4;
     d = `M${x1},${y1} C${x1 + out},${y1} ${x2 + out},${y2} ${x2},${y2}`;
-    lx = Math.max(x1, x2) + out * 0.75;
-    ly = (y1 + y2) / 2;
+    lx = x2 + 10;
+    anchor = "start";
   }
   const rate = e.count ? e.errors / e.count : 0;
   const label = `${e.proto} ${fmtCount(e.count)}${rate > 0 ? ` · ${(rate * 100).toFixed(1)}% err` : ""} · ${fmtDuration(e.latency.quantile(0.5))}/${fmtDuration(e.latency.quantile(0.99))}`;
   return (
     <g className="edge">
-      <path d={d} fill="none" stroke={protoColor(e.proto)} strokeWidth={1 + Math.min(4, Math.log10(e.count + 1))} markerEnd="url(#arrow)" opacity={0.8} />
-      <text x={lx} y={ly - 4} textAnchor="middle" className={"edge-label" + (rate > 0 ? " bad" : "")}>
+      <path d={d} fill="none" stroke={protoColor(e.proto)} strokeWidth={1 + Math.min(3, Math.log10(e.count + 1))} markerEnd="url(#arrow)" opacity={0.75} />
+      <text x={lx} y={y2 - 3} textAnchor={anchor} className={"edge-label" + (rate > 0 ? " bad" : "")}>
         {label}
       </text>
     </g>

@@ -180,23 +180,39 @@ export interface Placed {
   node: MapNode;
   x: number;
   y: number;
+  /** Height: nodes grow with the edges that end on them, one label each. */
+  h: number;
   column: number;
 }
 
 export const NODE_W = 190;
 export const NODE_H = 40;
-const COL_GAP = 170;
-const ROW_GAP = 36;
+export const LABEL_H = 14;
+const COL_GAP = 300; // room for the edge labels, written beside their target
+const ROW_GAP = 28;
+
+export interface Layout {
+  placed: Map<string, Placed>;
+  /** Where each edge leaves its source and reaches its target (y). */
+  ends: Map<string, { y1: number; y2: number }>;
+  width: number;
+  height: number;
+}
 
 /** layout places nodes in columns by their distance from a client (a node
  * nobody calls): callers left, callees right. Nodes only in cycles start
  * a column of their own. Within a column, nodes are sorted by name, so the
- * picture is stable while counts change. */
-export function layout(m: ServiceMapModel): { placed: Map<string, Placed>; width: number; height: number } {
+ * picture is stable while counts change. Each edge gets its own slot on
+ * the side of its source and of its target. */
+export function layout(m: ServiceMapModel): Layout {
   const out = new Map<string, string[]>();
   const indeg = new Map<string, number>();
+  const inEdges = new Map<string, MapEdge[]>();
+  const outEdges = new Map<string, MapEdge[]>();
   for (const id of m.nodes.keys()) indeg.set(id, 0);
   for (const e of m.edges.values()) {
+    (inEdges.get(e.to) ?? inEdges.set(e.to, []).get(e.to)!).push(e);
+    (outEdges.get(e.from) ?? outEdges.set(e.from, []).get(e.from)!).push(e);
     if (e.from === e.to) continue;
     const l = out.get(e.from) ?? [];
     if (!l.includes(e.to)) {
@@ -228,16 +244,31 @@ export function layout(m: ServiceMapModel): { placed: Map<string, Placed>; width
     const c = column.get(id)!;
     (cols[c] ??= []).push(id);
   }
+  const label = (id: string) => m.nodes.get(id)!.label;
   const placed = new Map<string, Placed>();
   let height = 0;
   cols.forEach((col, c) => {
-    col.sort((x, y) => m.nodes.get(x)!.label.localeCompare(m.nodes.get(y)!.label));
-    col.forEach((id, r) => {
-      const y = 20 + r * (NODE_H + ROW_GAP);
-      placed.set(id, { node: m.nodes.get(id)!, x: 20 + c * (NODE_W + COL_GAP), y, column: c });
-      height = Math.max(height, y + NODE_H + 20);
-    });
+    col.sort((x, y) => label(x).localeCompare(label(y)));
+    let y = 20;
+    for (const id of col) {
+      const h = Math.max(NODE_H, (inEdges.get(id)?.length ?? 0) * LABEL_H + 12);
+      placed.set(id, { node: m.nodes.get(id)!, x: 20 + c * (NODE_W + COL_GAP), y, h, column: c });
+      y += h + ROW_GAP;
+    }
+    height = Math.max(height, y);
   });
-  const width = 40 + Math.max(0, cols.length) * (NODE_W + COL_GAP) - COL_GAP;
-  return { placed, width: Math.max(width, 200), height: Math.max(height, 100) };
+  const ends = new Map<string, { y1: number; y2: number }>();
+  const slot = (p: Placed, i: number, k: number) => p.y + ((i + 0.5) * p.h) / k;
+  const byPeer = (peer: (e: MapEdge) => string) => (x: MapEdge, y: MapEdge) =>
+    placed.get(peer(x))!.y - placed.get(peer(y))!.y || x.proto.localeCompare(y.proto);
+  for (const [id, es] of outEdges) {
+    es.sort(byPeer((e) => e.to));
+    es.forEach((e, i) => ends.set(e.id, { y1: slot(placed.get(id)!, i, es.length), y2: 0 }));
+  }
+  for (const [id, es] of inEdges) {
+    es.sort(byPeer((e) => e.from));
+    es.forEach((e, i) => (ends.get(e.id)!.y2 = slot(placed.get(id)!, i, es.length)));
+  }
+  const width = 40 + cols.length * (NODE_W + COL_GAP);
+  return { placed, ends, width: Math.max(width, 200), height: Math.max(height, 100) };
 }
