@@ -35,9 +35,8 @@ export class FeedStore {
   private listeners = new Set<() => void>();
   private scheduled = false;
 
-  /** Entries removed from the front since the last clear: the sequence
-   * number of the oldest kept entry. The list keeps its scroll position
-   * with it. */
+  /** Rows removed from the front of the list since the last clear: the
+   * list keeps its scroll position on the same entries with it. */
   evicted = 0;
   /** Entries that arrived while paused (including those over capacity). */
   newWhilePaused = 0;
@@ -102,9 +101,8 @@ export class FeedStore {
     if (paused === this.paused) return;
     this.paused = paused;
     if (!paused) {
+      // Only the last N can be shown; those before them never were.
       const waiting = this.pending.length > this.cap ? this.pending.slice(-this.cap) : this.pending;
-      // Entries that never made it in still moved the window.
-      this.evicted += this.pending.length - waiting.length;
       for (const e of waiting) this.append(e);
       this.pending = [];
       this.newWhilePaused = 0;
