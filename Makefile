@@ -34,6 +34,12 @@ test: deps ## unit, race, golden, tshark-oracle, short fuzz and e2e (local clust
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 	$(MAKE) e2e
 
+.PHONY: ui ui-test
+ui: ## build the dashboard (pkg/ui/dist) from its sources with npm; commit the result
+	hack/ui.sh build
+ui-test: ## dashboard tests: vitest, the dist freshness check, playwright against a replaying hub
+	hack/ui.sh test
+
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
