@@ -82,6 +82,10 @@ type Options struct {
 	Assemble assemble.Options
 	// Logf receives one-line notices (attach, detach, drops); nil drops them.
 	Logf func(format string, args ...any)
+	// TLS adds the eBPF tracer's TLS plaintext of the targets' processes
+	// (tls_linux.go); where it cannot load, one line says why and capture
+	// goes on without it.
+	TLS bool
 }
 
 func (o Options) withDefaults() Options {
@@ -161,6 +165,8 @@ type Worker struct {
 	entries     map[string]*atomic.Uint64
 	entryErrors atomic.Uint64
 	lastReport  counters
+
+	tls *tlsSource // nil unless Options.TLS and the tracer loaded
 }
 
 // New returns a worker with no targets.
@@ -247,7 +253,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	pipeDone := make(chan pipeResult, 1)
 	pctx, cancelPipe := context.WithCancel(context.Background())
 	defer cancelPipe()
+	w.startTLS()
 	go func() { pipeDone <- w.runPipeline(pctx) }()
+	w.runTLS()
 	var sinksDone chan struct{}
 	if w.sinkQ != nil {
 		sinksDone = make(chan struct{})
@@ -256,6 +264,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	err := w.loop(ctx, pipeDone)
 
+	w.stopTLS()
 	w.detachAll()
 	close(w.dissectQ)
 	if w.sinkQ != nil {
@@ -283,7 +292,7 @@ type pipeResult struct {
 func (w *Worker) runPipeline(ctx context.Context) pipeResult {
 	shards := w.opts.Shards
 	m := newMux(w.dissectQ, w.tables.load)
-	st, err := pipeline.Run(ctx, m, w.opts.Out, pipeline.Options{
+	st, err := pipeline.Run(ctx, m, w.pipelineOut(), pipeline.Options{
 		Registry:   w.reg,
 		Render:     w.opts.Render,
 		Annotate:   w.annotate,
@@ -330,6 +339,7 @@ func (w *Worker) loop(ctx context.Context, pipeDone <-chan pipeResult) error {
 				w.reportDrops()
 			}
 		}
+		w.syncTLS()
 	}
 }
 
@@ -355,6 +365,7 @@ func (w *Worker) annotate(e *entry.Entry, iface int) {
 	}
 	e.Node, e.Worker = w.opts.Node, w.opts.Name
 	w.tables.load().annotate(e, iface, w.opts.Node)
+	w.annotateTLS(e, iface)
 }
 
 func (w *Worker) roundStats(shard int, st assemble.Stats) {
