@@ -40,6 +40,7 @@ type SniffOptions struct {
 	Stats       bool
 	CPUProfile  string
 	Shards      int
+	TLS         bool
 
 	capture captureFlags
 	output  outputFlags
@@ -84,6 +85,9 @@ kubectl shark tap, and can write the raw packets to a pcapng or pcap file.`,
   # Keep the packets too, with a kernel filter
   shark-agent sniff --netns /run/netns/blue --bpf 'tcp port 8080' -w blue.pcapng
 
+  # Decrypted HTTPS of a process's namespace (OpenSSL, Go crypto/tls)
+  shark-agent sniff --pid 4242 --tls
+
   # Raw packets to Wireshark, no entries
   shark-agent sniff -i any -w - | wireshark -k -i -`,
 		Args: cobra.NoArgs,
@@ -106,6 +110,7 @@ kubectl shark tap, and can write the raw packets to a pcapng or pcap file.`,
 	f.Var(&o.MaxMemory, "max-memory", "memory budget; over it, dissection pauses (capture and -w go on)")
 	f.BoolVar(&o.Stats, "stats", o.Stats, "print capture statistics to stderr at the end")
 	f.IntVar(&o.Shards, "shards", o.Shards, "dissection goroutines (0: one per CPU)")
+	f.BoolVar(&o.TLS, "tls", o.TLS, "also show the TLS plaintext of the namespace's processes (eBPF uprobes on OpenSSL and Go crypto/tls)")
 	f.StringVar(&o.CPUProfile, "cpuprofile", o.CPUProfile, "write a CPU profile to this file (benchmarks)")
 	f.MarkHidden("cpuprofile")
 	o.capture.add(f)
@@ -209,8 +214,9 @@ func (o *SniffOptions) Run(ctx context.Context) error {
 		Sinks:     sinks,
 		MaxMemory: int64(o.MaxMemory),
 		Shards:    o.Shards,
+		TLS:       o.TLS,
 		Logf: func(format string, args ...any) {
-			if o.Stats || !strings.HasPrefix(format, "attached") && !strings.HasPrefix(format, "released") {
+			if o.Stats || !quietNotice(format) {
 				logf(format, args...)
 			}
 		},
@@ -250,6 +256,16 @@ func (o *SniffOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// quietNotice reports the worker's notices sniff shows only with --stats.
+func quietNotice(format string) bool {
+	for _, p := range []string{"attached", "released", "TLS probes on", "eBPF TLS tracing active"} {
+		if strings.HasPrefix(format, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // serveMetrics serves the worker's registry until stop.

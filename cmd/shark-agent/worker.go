@@ -35,6 +35,7 @@ type WorkerOptions struct {
 	ProcRoot     string
 	Stats        bool
 	Shards       int
+	NoTLS        bool
 
 	capture captureFlags
 	output  outputFlags
@@ -101,6 +102,7 @@ or released within a second. It opens no listening port.`,
 	f.StringVar(&o.ProcRoot, "proc", o.ProcRoot, "the host's proc file system")
 	f.BoolVar(&o.Stats, "stats", o.Stats, "print capture statistics to stderr at the end")
 	f.IntVar(&o.Shards, "shards", o.Shards, "dissection goroutines (0: one per CPU)")
+	f.BoolVar(&o.NoTLS, "no-tls", o.NoTLS, "do not trace TLS plaintext with eBPF (OpenSSL, Go crypto/tls); capture with AF_PACKET only")
 	o.capture.add(f)
 	o.output.add(f)
 	return cmd
@@ -195,6 +197,7 @@ func (o *WorkerOptions) Run(ctx context.Context) error {
 		Shards:    o.Shards,
 		ProcRoot:  o.ProcRoot,
 		Logf:      logf,
+		TLS:       !o.NoTLS,
 	})
 	if err != nil {
 		return err
