@@ -143,7 +143,9 @@ func (c *ConnHandler) Proto() string { return c.proto }
 // and passes it on.
 func (c *ConnHandler) Emit(e *entry.Entry) {
 	c.n++
-	e.ID = c.info.ID + "-" + strconv.Itoa(c.n)
+	var buf [48]byte // one allocation for the id, not two
+	id := strconv.AppendInt(append(append(buf[:0], c.info.ID...), '-'), int64(c.n), 10)
+	e.ID = string(id)
 	for _, f := range c.reg.enrich {
 		f(e)
 	}
@@ -285,7 +287,8 @@ func (c *ConnHandler) conn() *Conn {
 	if !c.aClient {
 		client, server = server, client
 	}
-	return &Conn{Transport: c.info.Transport, Client: client, Server: server, FlowID: c.info.ID, Opts: c.reg.opts}
+	_, reuse := c.emit.(Recycler)
+	return &Conn{Transport: c.info.Transport, Client: client, Server: server, FlowID: c.info.ID, Opts: c.reg.opts, Reuse: reuse}
 }
 
 func (c *ConnHandler) start(p *Protocol, aClient bool) {

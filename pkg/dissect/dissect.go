@@ -60,6 +60,10 @@ type Conn struct {
 	Server    netip.AddrPort
 	FlowID    string
 	Opts      *Options
+	// Reuse says the emitter keeps nothing of an entry (nor of what it
+	// points to) once Emit returns, so a parser may reuse the entry's memory
+	// for a later one. Set when the emitter is a Recycler.
+	Reuse bool
 }
 
 // NewEntry returns an entry with the connection's common fields filled in.
@@ -79,6 +83,14 @@ func (c *Conn) NewEntry(proto string, ts time.Time) *entry.Entry {
 // Entry.ID. Emit must not be called after End returns.
 type Emitter interface {
 	Emit(*entry.Entry)
+}
+
+// Recycler is an Emitter that keeps no reference to an entry, nor to
+// anything it points to, once Emit returns (it renders or copies it):
+// parsers feeding one may reuse an entry's memory (see Conn.Reuse).
+type Recycler interface {
+	Emitter
+	RecyclesEntries()
 }
 
 // EmitFunc adapts a function to Emitter.

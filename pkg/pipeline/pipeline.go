@@ -30,12 +30,14 @@ import (
 
 // RenderFunc appends the output of one entry to dst, or returns dst
 // unchanged to leave the entry out (a filter). It runs on every shard
-// concurrently, so it must be safe for concurrent use.
+// concurrently, so it must be safe for concurrent use. It must keep
+// nothing of e once it returns: parsers reuse an entry's memory.
 type RenderFunc func(dst []byte, e *entry.Entry) []byte
 
 // AnnotateFunc adds what the caller knows of the capture interface a flow
 // was seen on (in the worker: the pod whose network namespace it is) to
-// each of its entries, before they are rendered. It runs on every shard.
+// each of its entries, before they are rendered. It runs on every shard,
+// and like RenderFunc keeps nothing of e.
 type AnnotateFunc func(e *entry.Entry, iface int)
 
 // Options configure a run.

@@ -121,6 +121,11 @@ type flowEmitter struct {
 	n     uint64
 }
 
+// RecyclesEntries implements dissect.Recycler: an entry is rendered to
+// bytes before Emit returns, and RenderFunc and AnnotateFunc keep nothing
+// of it.
+func (em *flowEmitter) RecyclesEntries() {}
+
 func (em *flowEmitter) Emit(e *entry.Entry) {
 	s := em.s
 	s.entries++

@@ -1,10 +1,14 @@
 package http1
 
 import (
+	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
@@ -77,11 +81,57 @@ func testConn(opts dissect.Options) *dissect.Conn {
 	return &dissect.Conn{Transport: "tcp", Client: client, Server: server, FlowID: "f1", Opts: &opts}
 }
 
+// copier is a Recycler: it keeps deep copies, so a parser that reuses an
+// entry it emitted cannot change what was recorded.
+type copier struct{ entries []*entry.Entry }
+
+func (c *copier) RecyclesEntries()    {}
+func (c *copier) Emit(e *entry.Entry) { c.entries = append(c.entries, cloneEntry(e)) }
+
+// cloneEntry deep-copies an HTTP entry, then scribbles over e, as a reuse
+// would.
+func cloneEntry(e *entry.Entry) *entry.Entry {
+	c := *e
+	if e.HTTP != nil {
+		h := *e.HTTP
+		if r := h.Request; r != nil {
+			rc := *r
+			rc.Headers, rc.Trailers = maps.Clone(r.Headers), maps.Clone(r.Trailers)
+			h.Request = &rc
+		}
+		if r := h.Response; r != nil {
+			rc := *r
+			rc.Headers, rc.Trailers = maps.Clone(r.Headers), maps.Clone(r.Trailers)
+			h.Response = &rc
+		}
+		c.HTTP = &h
+	}
+	*e = entry.Entry{Method: "SCRIBBLED"}
+	return &c
+}
+
 // run feeds steps to a new parser, each step's bytes split by ch, then ends
-// the connection one millisecond after the last step.
+// the connection one millisecond after the last step. Without upgrade
+// hooks (which may count their calls), it runs the steps a second time
+// with exchanges recycled (Conn.Reuse), and panics if that changes the
+// entries or the counts.
 func run(steps []step, opts dissect.Options, ch chunker, ups map[string]UpgradeFunc) ([]*entry.Entry, dissect.ParserStats) {
 	rec := &recorder{}
-	p := NewProtocol(ups).NewStream(testConn(opts), rec)
+	got, st := runTo(rec, steps, opts, ch, ups)
+	if ups == nil {
+		cp := &copier{}
+		reused, rst := runTo(cp, steps, opts, ch, nil)
+		if diff := cmp.Diff(got, reused); diff != "" || rst != st {
+			panic(fmt.Sprintf("recycled exchanges change the result (-plain +recycled):\n%s\nstats %+v, recycled %+v", diff, st, rst))
+		}
+	}
+	return got, st
+}
+
+func runTo(emit dissect.Emitter, steps []step, opts dissect.Options, ch chunker, ups map[string]UpgradeFunc) ([]*entry.Entry, dissect.ParserStats) {
+	conn := testConn(opts)
+	_, conn.Reuse = emit.(dissect.Recycler)
+	p := NewProtocol(ups).NewStream(conn, emit)
 	last := 0
 	for _, s := range steps {
 		last = max(last, s.ms)
@@ -99,7 +149,14 @@ func run(steps []step, opts dissect.Options, ch chunker, ups map[string]UpgradeF
 		}
 	}
 	p.End(at(last + 1))
-	return rec.entries, p.(dissect.StatsReporter).Stats()
+	var got []*entry.Entry
+	switch r := emit.(type) {
+	case *recorder:
+		got = r.entries
+	case *copier:
+		got = r.entries
+	}
+	return got, p.(dissect.StatsReporter).Stats()
 }
 
 // mk builds the entry expected for an exchange of the raw messages req and
