@@ -135,7 +135,7 @@ func unavailable(reason string, err error) error { return &UnavailableError{Reas
 // one missing.
 func probe() error {
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return unavailable("cannot lift the memlock limit", err)
+		return permissionOr("cannot lift the memlock limit", err)
 	}
 	if _, err := btf.LoadKernelSpec(); err != nil {
 		return unavailable("the kernel has no BTF (/sys/kernel/btf/vmlinux)", err)
