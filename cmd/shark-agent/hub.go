@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/hub"
+	"github.com/kubectl-shark/kubectl-shark/pkg/ui"
 	"github.com/kubectl-shark/kubectl-shark/pkg/version"
 )
 
@@ -95,6 +96,7 @@ func (o *HubOptions) Complete() error {
 	o.opts.Namespace = o.Namespace
 	o.opts.IdleTimeout = o.IdleTimeout
 	o.opts.Version = version.Version
+	o.opts.Dashboard = ui.Files()
 	o.opts.Logger = slog.New(slog.NewTextHandler(o.ErrOut, nil))
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"strings"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/wire"
 )
@@ -52,6 +53,17 @@ func (h *server) dashboard() http.Handler {
 		hdr.Set("X-Frame-Options", "DENY")
 		hdr.Set("Referrer-Policy", "no-referrer")
 		hdr.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+		hdr.Set("Cache-Control", cacheControl(r.URL.Path))
 		fileServer.ServeHTTP(w, r)
 	})
+}
+
+// cacheControl keeps the dashboard's build files (named after their
+// content hash by Vite) cached for good, and everything else, index.html
+// first, checked on each load: a new hub version brings a new page.
+func cacheControl(path string) string {
+	if strings.HasPrefix(path, "/assets/") {
+		return "public, max-age=31536000, immutable"
+	}
+	return "no-cache"
 }
