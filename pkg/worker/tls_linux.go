@@ -68,8 +68,10 @@ type listenPorts struct {
 	at    time.Time
 }
 
-// startTLS loads the tracer when Options.TLS asks for it. Without it, one
-// line says why and the worker goes on with AF_PACKET alone.
+// startTLS loads the tracer when Options.TLS asks for it, from New, so
+// that Sources is known before Run. Where it cannot load, one line says why
+// and the worker goes on with AF_PACKET alone. Until Run, it traces no
+// namespace.
 func (w *Worker) startTLS() {
 	if !w.opts.TLS {
 		return

@@ -197,6 +197,7 @@ func New(opts Options) (*Worker, error) {
 		w.entries[p] = new(atomic.Uint64)
 	}
 	w.metrics = newMetricsRegistry(w)
+	w.startTLS()
 	return w, nil
 }
 
@@ -253,7 +254,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	pipeDone := make(chan pipeResult, 1)
 	pctx, cancelPipe := context.WithCancel(context.Background())
 	defer cancelPipe()
-	w.startTLS()
 	go func() { pipeDone <- w.runPipeline(pctx) }()
 	w.runTLS()
 	var sinksDone chan struct{}
