@@ -30,6 +30,7 @@ removes when it exits.`,
 	cmd.AddCommand(NewCmdPcap(flags, streams))
 	cmd.AddCommand(NewCmdUI(flags, streams))
 	cmd.AddCommand(NewCmdClean(flags, streams))
-	cmd.AddCommand(NewCmdVersion(streams))
+	cmd.AddCommand(NewCmdVersion(flags, streams))
+	registerCompletions(cmd, flags)
 	return cmd
 }
