@@ -142,6 +142,9 @@ type Assembler struct {
 	closing    bool // Close is flushing: flows end with EndEOF
 	stats      Stats
 
+	counting  map[flowKey]*tcpStream // TCP flows only counted, by their A→B ends
+	releasing *tcpStream             // the stream release is closing in gopacket/reassembly
+
 	// Reused per packet so the hot path does not allocate.
 	seg layers.TCP
 	ctx assemblerContext
@@ -153,6 +156,7 @@ func New(opts Options, newHandler NewHandler) *Assembler {
 		opts:       opts.withDefaults(),
 		newHandler: newHandler,
 		udp:        make(map[udpKey]*udpFlow),
+		counting:   make(map[flowKey]*tcpStream),
 	}
 	pool := reassembly.NewStreamPool(&streamFactory{a: a})
 	a.tcp = reassembly.NewAssembler(pool)
@@ -181,6 +185,9 @@ func (a *Assembler) Frame(f *capture.Frame) {
 }
 
 func (a *Assembler) frameTCP(f *capture.Frame) {
+	if len(a.counting) > 0 && a.countFrame(f) {
+		return
+	}
 	if err := a.seg.DecodeFromBytes(f.Segment, gopacket.NilDecodeFeedback); err != nil {
 		return
 	}
@@ -208,6 +215,7 @@ func (a *Assembler) flush() {
 		T:  a.now.Add(-a.opts.GapWait),
 		TC: a.now.Add(-a.opts.TCPIdle),
 	})
+	a.expireCounted(a.now.Add(-a.opts.TCPIdle))
 	a.expireUDP(a.now.Add(-a.opts.UDPIdle))
 }
 
@@ -215,6 +223,7 @@ func (a *Assembler) flush() {
 func (a *Assembler) Close() {
 	a.closing = true
 	a.tcp.FlushAll()
+	a.closeCounted()
 	for k, u := range a.udp {
 		u.end(a, a.now, EndEOF)
 		delete(a.udp, k)

@@ -33,6 +33,7 @@ func (sf *streamFactory) New(nf, _ gopacket.Flow, t *layers.TCP, ac reassembly.A
 	}
 	s := &tcpStream{a: a, flow: f, live: true, last: ac.GetCaptureInfo().Timestamp}
 	s.h = s.safeNew()
+	s.counter, _ = s.h.(Counter)
 	return s
 }
 
@@ -61,6 +62,14 @@ type tcpStream struct {
 	ended   bool
 	rst     bool
 	last    time.Time // last packet seen, either way
+
+	// Counting: the handler gave up on the bytes (Counter), so the
+	// assembler only counts them; see count.go.
+	counter  Counter // the handler, if it is a Counter
+	counting bool
+	released bool    // gopacket/reassembly has dropped the connection
+	closed   [2]bool // counting: FIN or RST seen from A, from B
+	seqs     seqTrack
 }
 
 func (s *tcpStream) safeNew() (h Handler) {
@@ -75,13 +84,17 @@ func (s *tcpStream) recover() {
 	}
 }
 
-func (s *tcpStream) Accept(t *layers.TCP, ci gopacket.CaptureInfo, _ reassembly.TCPFlowDirection, _ reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
+func (s *tcpStream) Accept(t *layers.TCP, ci gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
+	if s.a.releasing == s {
+		return s.acceptRelease(t, nextSeq, start)
+	}
 	if t.RST {
 		s.rst = true
 	}
 	if ci.Timestamp.After(s.last) {
 		s.last = ci.Timestamp
 	}
+	s.seqs.observe(side(dir == reassembly.TCPDirClientToServer), t.Seq, len(t.Payload), t.SYN)
 	// Pick up connections that were open before the capture started: the
 	// first segment seen starts the stream.
 	*start = true
@@ -89,7 +102,7 @@ func (s *tcpStream) Accept(t *layers.TCP, ci gopacket.CaptureInfo, _ reassembly.
 }
 
 func (s *tcpStream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.AssemblerContext) {
-	if s.dropped || s.h == nil {
+	if s.dropped || s.h == nil || s.ended || s.counting {
 		return
 	}
 	dir, _, _, skip := sg.Info()
@@ -109,6 +122,15 @@ func (s *tcpStream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Asse
 func (s *tcpStream) data(fromA bool, b []byte, ts time.Time) {
 	defer s.recover()
 	s.h.Data(fromA, b, ts)
+	if s.counter != nil && s.counter.Counting() {
+		s.counting = true
+		s.a.startCounting(s, s.counter)
+	}
+}
+
+func (s *tcpStream) count(fromA bool, n int, ts time.Time) {
+	defer s.recover()
+	s.counter.Count(fromA, n, ts)
 }
 
 func (s *tcpStream) gap(fromA bool, n int) {
@@ -119,12 +141,30 @@ func (s *tcpStream) gap(fromA bool, n int) {
 // ReassemblyComplete is called once both directions are closed (FIN, RST,
 // idle timeout or the end of the capture).
 func (s *tcpStream) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
+	if s.counting && !s.a.closing {
+		// gopacket/reassembly closes the connection as idle, having
+		// seen none of its counted packets: counting goes on.
+		s.released = true
+		return true
+	}
+	if s.counting {
+		s.released = true
+		s.a.endCounted(s)
+		return true
+	}
+	s.complete()
+	return true
+}
+
+// complete ends the flow once: both directions closed (FIN, RST), idle
+// timeout or the end of the capture.
+func (s *tcpStream) complete() {
 	if s.live {
 		s.live = false
 		s.a.live--
 	}
 	if s.ended || s.dropped || s.h == nil {
-		return true
+		return
 	}
 	s.ended = true
 	reason := EndFIN
@@ -137,7 +177,6 @@ func (s *tcpStream) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
 		reason = EndTimeout
 	}
 	s.end(reason)
-	return true
 }
 
 func (s *tcpStream) end(reason string) {

@@ -189,6 +189,18 @@ func (c *ConnHandler) Data(fromA bool, data []byte, ts time.Time) {
 	}
 }
 
+// Counting implements assemble.Counter: a TCP flow no protocol claimed
+// needs only its byte and packet counts for its summary, so the assembler
+// may stop reassembling it.
+func (c *ConnHandler) Counting() bool {
+	return c.state == unknown && c.info.Transport == "tcp"
+}
+
+// Count implements assemble.Counter: n new payload bytes from one side.
+func (c *ConnHandler) Count(fromA bool, n int, ts time.Time) {
+	c.account(fromA, n, ts)
+}
+
 // Gap implements assemble.Handler.
 func (c *ConnHandler) Gap(fromA bool, n int) {
 	switch c.state {

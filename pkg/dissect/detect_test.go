@@ -103,8 +103,15 @@ func TestDetectUnknownIsSummarised(t *testing.T) {
 	s := netip.MustParseAddrPort("10.1.0.2:9999")
 	h := reg.NewConn(FlowInfo{Transport: "tcp", A: c, B: s, Opener: OpenerA, ID: "abc"}, out, nil)
 	h.Data(true, []byte("\x00\x01binary"), ts0)
+	if h.Counting() {
+		t.Error("Counting before detection gave up")
+	}
 	h.Data(false, bytes.Repeat([]byte("z"), 100), ts0.Add(2*time.Millisecond))
-	h.Data(true, []byte("more"), ts0.Add(3*time.Millisecond))
+	if !h.Counting() {
+		t.Error("not Counting once no protocol claimed the flow")
+	}
+	// The assembler counts the rest instead of reassembling it.
+	h.Count(true, 4, ts0.Add(3*time.Millisecond))
 	h.End(ts0.Add(5*time.Millisecond), "rst")
 	if len(log) != 0 {
 		t.Errorf("parser fed for unknown bytes: %v", log)

@@ -38,6 +38,9 @@ func FuzzReassemblyGlue(f *testing.F) {
 	f.Add(seed(rec(0x10, 0, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), rec(0x10, 24, "\x00\x00\x00\x04\x00\x00\x00\x00\x00")))
 	f.Add(seed(rec(0x90, 0, "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x03com\x00\x00\x01\x00\x01")))
 	f.Add(seed(rec(0x10, 100, "out of order"), rec(0x10, 0, "GET /a HTTP/1.1\r\n"), rec(0x14, 0, "")))
+	// No protocol claims it: counted, not reassembled, after detection.
+	f.Add(seed(rec(0x10, 0, "\x00\x01\x02binary"), rec(0x30, 0, "\xff\xfeserver bytes"),
+		rec(0x10, 9, "more"), rec(0x10, 9, "more"), rec(0x14, 13, ""), rec(0x34, 14, "")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		reg := all.Registry(dissect.DefaultOptions())
 		stats := dissect.Stats{}
