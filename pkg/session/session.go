@@ -126,10 +126,11 @@ func (m *Manager) Start(ctx context.Context, spec Spec, progress ProgressFunc) (
 	}
 	s := &Session{Spec: spec, Token: pki.Token, m: m, progress: progress, workers: map[string]string{}}
 	if err := s.create(ctx, pki); err != nil {
-		// The user's context may be what ended: clean up on a fresh one.
+		// The user's context may be what ended: clean up on a fresh one,
+		// and wait, so that the error means nothing is left.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		if derr := m.Delete(cctx, s.Ref(), false); derr != nil {
+		if derr := m.Delete(cctx, s.Ref(), true); derr != nil {
 			return nil, errors.Join(err, fmt.Errorf("remove the failed session %s: %w", s.ID, derr))
 		}
 		return nil, err

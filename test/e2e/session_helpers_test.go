@@ -308,7 +308,8 @@ func (e *sharkEnv) waitNoLabelled(t *testing.T, timeout time.Duration) time.Dura
 // cleanAll removes every session, for tests that leave some on purpose.
 func (e *sharkEnv) cleanAll(t *testing.T) {
 	t.Helper()
-	if _, stderr, code := e.run(t, 3*time.Minute, "clean", "--all", "--wait"); code != 0 {
-		t.Errorf("clean: exit %d: %s", code, stderr)
+	out, err := exec.Command(e.plugin, "clean", "--all", "--wait", "--kubeconfig", e.kubeconfig).CombinedOutput()
+	if err != nil {
+		t.Errorf("clean: %v: %s", err, out)
 	}
 }

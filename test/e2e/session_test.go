@@ -479,10 +479,7 @@ func (e *sharkEnv) testKilled(t *testing.T) {
 	if left := e.labelledObjects(t); len(left) == 0 {
 		t.Fatal("the killed session left nothing to clean: the test proves nothing")
 	}
-	_, stderr, code := e.run(t, 3*time.Minute, "clean", "--all", "--wait")
-	if code != 0 {
-		t.Fatalf("clean: exit %d: %s", code, stderr)
-	}
+	e.cleanAll(t)
 	if left := e.labelledObjects(t); len(left) > 0 {
 		t.Errorf("after clean --all --wait: %v", left)
 	}
