@@ -79,7 +79,7 @@ load_images() {
 
 cluster_up() {
 	if hack/cluster status >/dev/null 2>&1; then
-		step "reusing the running cluster ($(hack/cluster status | head -1))"
+		step "reusing the running cluster: $(hack/cluster status | grep "^cluster:")"
 		return
 	fi
 	local nodes=${NODES:-2}
@@ -94,7 +94,7 @@ cluster_up() {
 # secrets creates, once, the TLS certificates of secure and the password of
 # PostgreSQL: nothing secret is committed, and a redeploy keeps them.
 secrets() {
-	kc apply -f manifests/demo/namespace.yaml >/dev/null
+	kc apply -f manifests/demo/00-namespace.yaml >/dev/null
 	if ! kc -n "$NS" get secret secure-tls >/dev/null 2>&1; then
 		local dir
 		dir=$(mktemp -d)

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "github.com/lib/pq" // the PostgreSQL driver: pure Go, speaks the wire protocol
+	"github.com/lib/pq" // the PostgreSQL driver: pure Go, speaks the wire protocol
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -36,12 +36,17 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`
 // Kafka consumer group, prepared statements, and a periodic simple query.
 type orders struct {
 	db       *sql.DB
-	kafka    *kgo.Client
+	kafkaOpt []kgo.Opt
 	stored   atomic.Int64
 	bad      atomic.Int64
 	dbReady  atomic.Bool
 	reportDB time.Duration
 }
+
+// stuckAfter is how long fetches may fail without a record before the
+// consumer starts over with a new client: the broker is in memory, and after
+// it restarts its topic IDs and groups are new.
+const stuckAfter = 15 * time.Second
 
 func runOrders(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("orders", flag.ContinueOnError)
@@ -59,14 +64,11 @@ func runOrders(ctx context.Context, args []string) error {
 	defer db.Close()
 	db.SetMaxOpenConns(4)
 	db.SetConnMaxLifetime(5 * time.Minute) // new connections now and then: startup and auth on the wire
-	kc, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*brokers, ",")...),
+	o := &orders{db: db, reportDB: *report, kafkaOpt: []kgo.Opt{
+		kgo.SeedBrokers(strings.Split(*brokers, ",")...),
 		kgo.ConsumerGroup("orders-db"), kgo.ConsumeTopics(ordersTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		return err
-	}
-	defer kc.Close()
-	o := &orders{db: db, kafka: kc, reportDB: *report}
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
@@ -83,7 +85,14 @@ func runOrders(ctx context.Context, args []string) error {
 		return err
 	}
 	go every(ctx, o.reportDB, func() { o.report(ctx) })
-	o.consume(ctx)
+	for ctx.Err() == nil {
+		kc, err := kgo.NewClient(o.kafkaOpt...)
+		if err != nil {
+			return err
+		}
+		o.consume(ctx, kc)
+		kc.Close()
+	}
 	return nil
 }
 
@@ -117,15 +126,32 @@ func (o *orders) ready(w http.ResponseWriter, r *http.Request) {
 	healthz(w, r)
 }
 
-func (o *orders) consume(ctx context.Context) {
+// consume stores records until ctx is done, or until fetches have failed
+// for stuckAfter without a record in between.
+func (o *orders) consume(ctx context.Context, kc *kgo.Client) {
+	var failingSince time.Time
 	for ctx.Err() == nil {
-		fetches := o.kafka.PollFetches(ctx)
+		fetches := kc.PollFetches(ctx)
+		failed := false
 		fetches.EachError(func(topic string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) {
+				failed = true
 				slog.Warn("fetch", "topic", topic, "partition", p, "err", err)
 			}
 		})
 		fetches.EachRecord(func(rec *kgo.Record) { o.store(ctx, rec) })
+		switch {
+		case !failed || fetches.NumRecords() > 0:
+			failingSince = time.Time{}
+		case failingSince.IsZero():
+			failingSince = time.Now()
+		case time.Since(failingSince) > stuckAfter:
+			slog.Warn("kafka fetches keep failing: starting over with a new client")
+			return
+		}
+		if failed {
+			time.Sleep(time.Second) // do not spin on a broker that answers at once
+		}
 	}
 }
 
@@ -137,7 +163,17 @@ func (o *orders) store(ctx context.Context, rec *kgo.Record) {
 		return
 	}
 	lines, _ := json.Marshal(ord.Lines) // a []cartLine always marshals
-	_, err := o.db.ExecContext(ctx, insertOrder, ord.ID, ord.User, ord.TotalCents, string(lines), ord.Charge, ord.Time, rec.Partition, rec.Offset)
+	insert := func() error {
+		_, err := o.db.ExecContext(ctx, insertOrder, ord.ID, ord.User, ord.TotalCents, string(lines), ord.Charge, ord.Time, rec.Partition, rec.Offset)
+		return err
+	}
+	err := insert()
+	if isUndefinedTable(err) {
+		// PostgreSQL restarted on an empty emptyDir: make the table again.
+		if _, err = o.db.ExecContext(ctx, ordersSchema); err == nil {
+			err = insert()
+		}
+	}
 	if err != nil {
 		o.bad.Add(1)
 		slog.Warn("store order", "id", ord.ID, "err", err)
@@ -153,7 +189,16 @@ func (o *orders) report(ctx context.Context) {
 	row := o.db.QueryRowContext(ctx, "SELECT count(*), coalesce(sum(total_cents), 0) FROM orders WHERE placed_at > now() - interval '1 hour'")
 	if err := row.Scan(&n, &cents); err != nil {
 		slog.Warn("report", "err", err)
+		if isUndefinedTable(err) {
+			_, _ = o.db.ExecContext(ctx, ordersSchema) // PostgreSQL restarted empty; an error shows in the next report
+		}
 		return
 	}
 	slog.Info("orders in the last hour", "count", n, "total_cents", cents, "stored", o.stored.Load())
+}
+
+// isUndefinedTable tells whether err is PostgreSQL's undefined_table (42P01).
+func isUndefinedTable(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "42P01"
 }

@@ -143,7 +143,11 @@ func readReply(r *bufio.Reader, depth int) (any, error) {
 	case '-':
 		return nil, redisError(body)
 	case ':':
-		return strconv.ParseInt(body, 10, 64)
+		n, err := strconv.ParseInt(body, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("redis: integer %q: %w", body, err)
+		}
+		return n, nil
 	case '$':
 		return readBulk(r, body)
 	case '*':
