@@ -75,7 +75,6 @@ func (c *hubConn) fail(err error) {
 // serve runs the connection until it fails or the link's context ends,
 // then stops its exports and drops the entries queued for it.
 func (c *hubConn) serve() error {
-	c.l.connected.Store(true)
 	var pump sync.WaitGroup
 	pump.Go(c.writePump)
 	c.fail(c.readLoop())
@@ -114,6 +113,9 @@ func (c *hubConn) readLoop() error {
 			return c.readError(err)
 		}
 		alive()
+		// The hub's first message (the targets) says it registered this
+		// worker: entries are worth encoding from now on.
+		c.l.connected.Store(true)
 		if c.buf.Cap() > 2*wire.MaxBatchBytes {
 			c.buf = bytes.Buffer{} // let a huge targets message's buffer go
 		}
