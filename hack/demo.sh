@@ -12,6 +12,7 @@
 #
 # NODES (default 2) is the number of nodes of a cluster this script starts; a
 # running cluster is reused as it is. TAP_ARGS adds arguments to the tap.
+# SKIP_AGENT=1 leaves the shark-agent image alone (the e2e tests of the demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,8 +71,10 @@ build_postgres() {
 }
 
 load_images() {
-	step "building and loading the shark-agent image ($AGENT_IMAGE)"
-	make --no-print-directory load IMAGE="$AGENT_IMAGE"
+	if [ "${SKIP_AGENT:-0}" != 1 ]; then
+		step "building and loading the shark-agent image ($AGENT_IMAGE)"
+		make --no-print-directory load IMAGE="$AGENT_IMAGE"
+	fi
 	build_images
 	step "loading the demo images into every node"
 	hack/cluster load "$DIST"/*.tar
