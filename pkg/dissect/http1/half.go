@@ -121,15 +121,17 @@ func (h *half) readHead(data []byte, ts time.Time) int {
 		h.stash(b, old)
 		return used
 	}
-	s := string(b[:end])
+	// raw may lie in buf: the head functions copy it before anything
+	// can append to buf again.
+	raw := b[:end]
 	used = end - old
 	h.wire = int64(end)
 	h.buf = reuse(h.buf)
 	h.strict, h.lost = false, false
 	if h.dir == dissect.ClientToServer {
-		h.p.requestHead(h, s, ts)
+		h.p.requestHead(h, raw, ts)
 	} else {
-		h.p.responseHead(h, s, ts)
+		h.p.responseHead(h, raw, ts)
 	}
 	return used
 }

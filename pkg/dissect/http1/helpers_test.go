@@ -2,13 +2,14 @@ package http1
 
 import (
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
@@ -88,26 +89,42 @@ type copier struct{ entries []*entry.Entry }
 func (c *copier) RecyclesEntries()    {}
 func (c *copier) Emit(e *entry.Entry) { c.entries = append(c.entries, cloneEntry(e)) }
 
-// cloneEntry deep-copies an HTTP entry, then scribbles over e, as a reuse
-// would.
+// cloneEntry deep-copies an HTTP entry, strings from the heads included (a
+// recycled exchange reuses the bytes they point to), then scribbles over
+// e, as a reuse would. Body strings are the parser's own allocations.
 func cloneEntry(e *entry.Entry) *entry.Entry {
 	c := *e
+	c.Method, c.Path, c.Status, c.Error = strings.Clone(e.Method), strings.Clone(e.Path), strings.Clone(e.Status), strings.Clone(e.Error)
 	if e.HTTP != nil {
 		h := *e.HTTP
+		h.Version, h.Upgrade = strings.Clone(h.Version), strings.Clone(h.Upgrade)
 		if r := h.Request; r != nil {
 			rc := *r
-			rc.Headers, rc.Trailers = maps.Clone(r.Headers), maps.Clone(r.Trailers)
+			rc.Method, rc.Target, rc.Authority = strings.Clone(r.Method), strings.Clone(r.Target), strings.Clone(r.Authority)
+			rc.Headers, rc.Trailers = cloneMap(r.Headers), cloneMap(r.Trailers)
 			h.Request = &rc
 		}
 		if r := h.Response; r != nil {
 			rc := *r
-			rc.Headers, rc.Trailers = maps.Clone(r.Headers), maps.Clone(r.Trailers)
+			rc.Reason = strings.Clone(r.Reason)
+			rc.Headers, rc.Trailers = cloneMap(r.Headers), cloneMap(r.Trailers)
 			h.Response = &rc
 		}
 		c.HTTP = &h
 	}
 	*e = entry.Entry{Method: "SCRIBBLED"}
 	return &c
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[strings.Clone(k)] = strings.Clone(v)
+	}
+	return c
 }
 
 // run feeds steps to a new parser, each step's bytes split by ch, then ends
@@ -121,7 +138,7 @@ func run(steps []step, opts dissect.Options, ch chunker, ups map[string]UpgradeF
 	if ups == nil {
 		cp := &copier{}
 		reused, rst := runTo(cp, steps, opts, ch, nil)
-		if diff := cmp.Diff(got, reused); diff != "" || rst != st {
+		if diff := cmp.Diff(got, reused, cmpopts.EquateEmpty()); diff != "" || rst != st {
 			panic(fmt.Sprintf("recycled exchanges change the result (-plain +recycled):\n%s\nstats %+v, recycled %+v", diff, st, rst))
 		}
 	}

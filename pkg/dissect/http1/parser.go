@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
@@ -49,6 +50,9 @@ type exchange struct {
 
 	// Header maps of a recycled exchange, emptied, for the next one.
 	spareReq, spareResp map[string]string
+	// The heads' bytes, when recycled: the entry's strings point into them.
+	reqHead, respHead []byte
+	keep              bool // handed to an upgrade hook: never recycled
 }
 
 // exchanges recycles the exchanges of parsers whose emitter keeps nothing
@@ -57,6 +61,9 @@ var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 
 // recycle empties x into the pool, keeping its header maps.
 func recycle(x *exchange) {
+	if x.keep {
+		return
+	}
 	req, resp := x.req.Headers, x.resp.Headers
 	if req == nil {
 		req = x.spareReq
@@ -64,11 +71,24 @@ func recycle(x *exchange) {
 	if resp == nil {
 		resp = x.spareResp
 	}
+	reqHead, respHead := reuse(x.reqHead), reuse(x.respHead)
 	*x = exchange{}
 	clear(req)
 	clear(resp)
 	x.spareReq, x.spareResp = req, resp
+	x.reqHead, x.respHead = reqHead, respHead
 	exchanges.Put(x)
+}
+
+// headString returns raw as a string. Exchanges that are recycled copy it
+// into buf, theirs, and point the string there: the entry is emitted
+// before buf is reused (Conn.Reuse), and a head costs no allocation.
+func (p *parser) headString(buf *[]byte, raw []byte) string {
+	if !p.reuse || len(raw) == 0 {
+		return string(raw)
+	}
+	*buf = append((*buf)[:0], raw...)
+	return unsafe.String(unsafe.SliceData(*buf), len(raw))
 }
 
 // headerMap returns *spare, emptied, or a new map for n headers.
@@ -250,10 +270,11 @@ func (p *parser) decided(x *exchange, o outcome) {
 
 // requestHead starts a request from its head s (start line and header
 // lines; wire bytes are counted by h).
-func (p *parser) requestHead(h *half, s string, ts time.Time) {
+func (p *parser) requestHead(h *half, raw []byte, ts time.Time) {
+	x := p.newExchange(h.start)
+	s := p.headString(&x.reqHead, raw)
 	line, rest := cutLine(s)
 	method, target, version := splitRequestLine(line)
-	x := p.newExchange(h.start)
 	x.e.Method, x.e.Path = method, target
 	x.http.Version = version
 	x.req.Method, x.req.Target = method, target
@@ -320,13 +341,19 @@ func (p *parser) requestDone(h *half, ts time.Time, err string) {
 
 // responseHead pairs a response head s with the oldest waiting request and
 // starts its body.
-func (p *parser) responseHead(h *half, s string, ts time.Time) {
-	line, rest := cutLine(s)
-	code, reason, _ := splitStatusLine(line)
+func (p *parser) responseHead(h *half, raw []byte, ts time.Time) {
 	x := h.x
 	if x == nil {
 		x = p.queue.pop()
 	}
+	var s string
+	if x != nil {
+		s = p.headString(&x.respHead, raw)
+	} else {
+		s = string(raw)
+	}
+	line, rest := cutLine(s)
+	code, reason, _ := splitStatusLine(line)
 	if x == nil {
 		// A response to a request the capture did not see: skip it.
 		p.stats.Dropped++
@@ -428,6 +455,7 @@ func (p *parser) switchProtocols(h *half, x *exchange, proto string, ts time.Tim
 	x.outcome = switched
 	h.x = nil
 	if f := p.upgrade(proto); f != nil {
+		x.keep = true // the hook may keep strings of it
 		p.up = f(p.conn, p.emit, &x.e)
 	}
 	p.finish(x)
