@@ -180,6 +180,14 @@ volatile const __u32 go_conn_iface_data = 8;
 volatile const __u32 go_tcpconn_netfd = 0;
 volatile const __u32 go_netfd_sysfd = 16;
 
+/*
+ * Waking the reader on every event costs the traced process an IPI per
+ * TLS call (expensive in VMs). The reader polls at least every 50 ms
+ * anyway, so wake it only when this much is waiting; the loader sets it
+ * from the ring size.
+ */
+volatile const __u64 wakeup_bytes = 2 << 20;
+
 static __always_inline void count(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
@@ -297,7 +305,8 @@ static __always_inline void emit(__u64 conn, __u64 buf, __u64 n, __s32 fd, __u8 
 			count(CNT_READ_FAULT, 1);
 			break;
 		}
-		if (bpf_ringbuf_output(&events, e, EVENT_HDR + len, 0)) {
+		__u64 wake = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+		if (bpf_ringbuf_output(&events, e, EVENT_HDR + len, wake)) {
 			count(CNT_RING_FULL, 1);
 			continue;
 		}

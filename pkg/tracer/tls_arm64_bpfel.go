@@ -101,6 +101,7 @@ const (
 	tlsVarGoConnIfaceData  = "go_conn_iface_data"
 	tlsVarGoNetfdSysfd     = "go_netfd_sysfd"
 	tlsVarGoTcpconnNetfd   = "go_tcpconn_netfd"
+	tlsVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadTls returns the embedded CollectionSpec for tls.
@@ -177,6 +178,7 @@ type tlsVariableSpecs struct {
 	GoConnIfaceData *ebpf.VariableSpec `ebpf:"go_conn_iface_data"`
 	GoNetfdSysfd    *ebpf.VariableSpec `ebpf:"go_netfd_sysfd"`
 	GoTcpconnNetfd  *ebpf.VariableSpec `ebpf:"go_tcpconn_netfd"`
+	WakeupBytes     *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // tlsObjects contains all objects after they have been loaded into the kernel.
@@ -229,6 +231,7 @@ type tlsVariables struct {
 	GoConnIfaceData *ebpf.Variable `ebpf:"go_conn_iface_data"`
 	GoNetfdSysfd    *ebpf.Variable `ebpf:"go_netfd_sysfd"`
 	GoTcpconnNetfd  *ebpf.Variable `ebpf:"go_tcpconn_netfd"`
+	WakeupBytes     *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // tlsPrograms contains all programs after they have been loaded into the kernel.

@@ -83,6 +83,9 @@ func New(opts Options) (*Tracer, error) {
 		return nil, unavailable("reading the BPF objects", err)
 	}
 	spec.Maps["events"].MaxEntries = uint32(opts.RingBytes)
+	if err := spec.Variables["wakeup_bytes"].Set(uint64(opts.RingBytes / 4)); err != nil {
+		return nil, unavailable("configuring the BPF objects", err)
+	}
 	t := &Tracer{opts: opts, files: map[fileKey]*probedFile{}, netns: map[uint32]bool{}}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		return nil, loadError(err)
@@ -246,7 +249,9 @@ func (t *Tracer) wantsNetns(ino uint32) bool {
 }
 
 // Read waits for the next event and decodes it into ev; ev.Data is valid
-// until the next call. Events whose socket the kernel side could not
+// until the next call. The kernel side wakes the reader only when a
+// quarter of the ring is waiting, so callers set a deadline (tens of
+// milliseconds) to collect events promptly. Events whose socket the kernel side could not
 // resolve get their ends from /proc. It returns os.ErrDeadlineExceeded
 // after a SetDeadline, and ErrClosed once the tracer is closed.
 func (t *Tracer) Read(ev *Event) error {
