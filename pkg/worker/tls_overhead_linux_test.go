@@ -37,6 +37,9 @@ func TestTLSOverhead(t *testing.T) {
 		secs = n
 	}
 	rounds := 3
+	if n, err := strconv.Atoi(os.Getenv("SHARK_TLS_OVERHEAD_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
 	ns := tracertest.NewNetns(t)
 	tracertest.StartNginx(t, ns, 1)
 	wrk := func() (rate, cpuPerReq, selfPerReq float64) {
