@@ -70,6 +70,7 @@ type HubOptions struct {
 	// Token is the session token.
 	Token string
 	// Hello introduces the worker: node, worker name, sources, version.
+	// Without Sources, those of the worker are sent (Worker.Sources).
 	Hello wire.Hello
 	// Store answers pcap requests; without it only follow requests are
 	// answered, with live packets.
@@ -292,7 +293,7 @@ func (l *HubLink) connect(ctx context.Context, w HubWorker) (established bool, e
 		return false, dialError(l.opts.Addr, resp, err)
 	}
 	c := newHubConn(ctx, l, ws, w)
-	if err := c.hello(); err != nil {
+	if err := c.hello(helloOf(l.opts.Hello, w)); err != nil {
 		ws.Close()
 		return false, fmt.Errorf("hub %s: saying hello: %w", l.opts.Addr, err)
 	}
@@ -304,6 +305,15 @@ func (l *HubLink) connect(ctx context.Context, w HubWorker) (established bool, e
 	}
 	l.failures, l.lastErr = 0, ""
 	return true, c.serve()
+}
+
+// helloOf completes the hello with the worker's sources when the options
+// name none: the worker knows which of them started.
+func helloOf(h wire.Hello, w HubWorker) wire.Hello {
+	if s, ok := w.(interface{ Sources() []string }); ok && len(h.Sources) == 0 {
+		h.Sources = s.Sources()
+	}
+	return h
 }
 
 // dialError explains a failed dial in one line: the hub's HTTP answer

@@ -56,8 +56,8 @@ func newHubConn(ctx context.Context, l *HubLink, ws *websocket.Conn, w HubWorker
 
 // hello sends the first message; the hub answers with the targets and
 // the filter.
-func (c *hubConn) hello() error {
-	b, err := wire.Marshal(wire.TypeHello, c.l.opts.Hello)
+func (c *hubConn) hello(h wire.Hello) error {
+	b, err := wire.Marshal(wire.TypeHello, h)
 	if err != nil {
 		return err
 	}
