@@ -23,6 +23,9 @@ export function FeedView({ store, version, selected, onSelect }: FeedViewProps) 
   const ref = useRef<HTMLDivElement>(null);
   const [view, setView] = useState({ top: 0, height: 600 });
   const follow = useRef(true);
+  // Where following last put the list: a position above it means the
+  // user scrolled up, even before the scroll event says so.
+  const followedTo = useRef(0);
   const seenEvicted = useRef(store.evicted);
 
   useLayoutEffect(() => {
@@ -30,8 +33,11 @@ export function FeedView({ store, version, selected, onSelect }: FeedViewProps) 
     if (!el) return;
     const gone = store.evicted - seenEvicted.current;
     seenEvicted.current = store.evicted;
-    if (follow.current) el.scrollTop = el.scrollHeight;
-    else if (gone > 0) el.scrollTop = Math.max(0, el.scrollTop - gone * ROW_H);
+    if (follow.current && el.scrollTop < followedTo.current - 1) follow.current = false;
+    if (follow.current) {
+      el.scrollTop = el.scrollHeight;
+      followedTo.current = el.scrollTop;
+    } else if (gone > 0) el.scrollTop = Math.max(0, el.scrollTop - gone * ROW_H);
     else if (gone < 0) el.scrollTop = 0; // cleared
     if (el.scrollTop !== view.top || el.clientHeight !== view.height) {
       setView({ top: el.scrollTop, height: el.clientHeight });
@@ -65,7 +71,15 @@ export function FeedView({ store, version, selected, onSelect }: FeedViewProps) 
         <span className="num">latency</span>
         <span className="num">size</span>
       </div>
-      <div className="feed-body" ref={ref} onScroll={onScroll} data-testid="feed-body">
+      <div
+        className="feed-body"
+        ref={ref}
+        onScroll={onScroll}
+        onWheel={(ev) => {
+          if (ev.deltaY < 0) follow.current = false;
+        }}
+        data-testid="feed-body"
+      >
         <div style={{ height: n * ROW_H, position: "relative" }}>{rows}</div>
         {n === 0 && <div className="empty">Waiting for entries…</div>}
       </div>
