@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 )
@@ -72,11 +73,13 @@ type FlowInfo struct {
 // replays them. Flows no protocol claims are summarised in one entry when
 // they end, so nothing silently disappears.
 type ConnHandler struct {
-	reg   *Registry
-	info  FlowInfo
-	emit  Emitter
-	stats Stats // may be nil
-	n     int   // entries emitted, for ids
+	reg      *Registry
+	info     FlowInfo
+	emit     Emitter
+	recycles bool  // emit is a Recycler
+	stats    Stats // may be nil
+	n        int   // entries emitted, for ids
+	id       []byte
 
 	state   connState
 	aClient bool // orientation, once decided
@@ -133,7 +136,8 @@ func (s Stats) Dropped() (n int64) {
 // NewConn returns the handler of a new flow; entries go to emit, and the
 // parser's counts are added to stats (if not nil) when the flow ends.
 func (r *Registry) NewConn(info FlowInfo, emit Emitter, stats Stats) *ConnHandler {
-	return &ConnHandler{reg: r, info: info, emit: emit, stats: stats}
+	_, recycles := emit.(Recycler)
+	return &ConnHandler{reg: r, info: info, emit: emit, recycles: recycles, stats: stats}
 }
 
 // Proto names the protocol detected so far, or "".
@@ -143,9 +147,13 @@ func (c *ConnHandler) Proto() string { return c.proto }
 // and passes it on.
 func (c *ConnHandler) Emit(e *entry.Entry) {
 	c.n++
-	var buf [48]byte // one allocation for the id, not two
-	id := strconv.AppendInt(append(append(buf[:0], c.info.ID...), '-'), int64(c.n), 10)
-	e.ID = string(id)
+	c.id = strconv.AppendInt(append(append(c.id[:0], c.info.ID...), '-'), int64(c.n), 10)
+	if c.recycles {
+		// Rendered before Emit returns: the id may live in c.id.
+		e.ID = unsafe.String(unsafe.SliceData(c.id), len(c.id))
+	} else {
+		e.ID = string(c.id)
+	}
 	for _, f := range c.reg.enrich {
 		f(e)
 	}
@@ -299,8 +307,7 @@ func (c *ConnHandler) conn() *Conn {
 	if !c.aClient {
 		client, server = server, client
 	}
-	_, reuse := c.emit.(Recycler)
-	return &Conn{Transport: c.info.Transport, Client: client, Server: server, FlowID: c.info.ID, Opts: c.reg.opts, Reuse: reuse}
+	return &Conn{Transport: c.info.Transport, Client: client, Server: server, FlowID: c.info.ID, Opts: c.reg.opts, Reuse: c.recycles}
 }
 
 func (c *ConnHandler) start(p *Protocol, aClient bool) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -206,5 +207,33 @@ func TestIDsAreFlowScoped(t *testing.T) {
 	h.Emit(&entry.Entry{})
 	if out.entries[0].ID != "0123-1" || out.entries[1].ID != "0123-2" {
 		t.Errorf("ids = %q, %q", out.entries[0].ID, out.entries[1].ID)
+	}
+}
+
+// idRecorder is a Recycler: it keeps copies of the ids only.
+type idRecorder struct{ ids []string }
+
+func (r *idRecorder) RecyclesEntries()    {}
+func (r *idRecorder) Emit(e *entry.Entry) { r.ids = append(r.ids, strings.Clone(e.ID)) }
+
+// TestRecyclerIDs: ids built in the handler's own buffer for a Recycler
+// are right, each valid while its entry is emitted.
+func TestRecyclerIDs(t *testing.T) {
+	var log []string
+	var conns []*Conn
+	reg := NewRegistry(DefaultOptions(), lineProto(&log, &conns))
+	out := &idRecorder{}
+	c := netip.MustParseAddrPort("10.1.0.1:51000")
+	s := netip.MustParseAddrPort("10.1.0.2:9999")
+	h := reg.NewConn(FlowInfo{Transport: "tcp", A: c, B: s, Opener: OpenerA, ID: "abc"}, out, nil)
+	for i := range 12 {
+		h.Emit(&entry.Entry{Path: strconv.Itoa(i)})
+	}
+	want := []string{"abc-1", "abc-2", "abc-3", "abc-4", "abc-5", "abc-6", "abc-7", "abc-8", "abc-9", "abc-10", "abc-11", "abc-12"}
+	if diff := cmp.Diff(want, out.ids); diff != "" {
+		t.Errorf("ids (-want +got):\n%s", diff)
+	}
+	if len(conns) != 0 || !h.recycles {
+		t.Errorf("recycles = %v", h.recycles)
 	}
 }

@@ -86,8 +86,9 @@ type Emitter interface {
 }
 
 // Recycler is an Emitter that keeps no reference to an entry, nor to
-// anything it points to, once Emit returns (it renders or copies it):
-// parsers feeding one may reuse an entry's memory (see Conn.Reuse).
+// anything it points to (its strings included), once Emit returns: it
+// renders or deep-copies it. Parsers feeding one may reuse an entry's
+// memory (see Conn.Reuse).
 type Recycler interface {
 	Emitter
 	RecyclesEntries()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 )
@@ -217,7 +218,10 @@ func unhex(c byte) int {
 
 // fillBody stores what r kept in b: the true size, the kept bytes (content
 // decoded when coding is one the parser removes), as text or base64.
-func (d *decoder) fillBody(b *entry.Body, r *bodyReader, coding string) {
+//
+// own, when not nil, is the recycled exchange's buffer for the body: the
+// text lands there, b.Data points into it, and no string is allocated.
+func (d *decoder) fillBody(b *entry.Body, r *bodyReader, coding string, own *[]byte) {
 	b.Size = r.size
 	data := r.keep
 	truncated := r.size > int64(len(data))
@@ -236,11 +240,26 @@ func (d *decoder) fillBody(b *entry.Body, r *bodyReader, coding string) {
 		data = trimPartialRune(data)
 	}
 	if utf8.Valid(data) {
-		b.Data = string(data)
+		b.Data = ownString(own, data, r)
 		return
 	}
 	b.Encoding = "base64"
 	b.Data = base64.StdEncoding.EncodeToString(data)
+}
+
+// ownString returns data as a string: a copy, or without own, a view of
+// own that takes its bytes. When data is r's kept bytes, r and own trade
+// buffers instead of copying.
+func ownString(own *[]byte, data []byte, r *bodyReader) string {
+	if own == nil {
+		return string(data)
+	}
+	if len(r.keep) > 0 && unsafe.SliceData(data) == unsafe.SliceData(r.keep) {
+		*own, r.keep = r.keep, (*own)[:0]
+	} else {
+		*own = append((*own)[:0], data...)
+	}
+	return unsafe.String(unsafe.SliceData(*own), len(data))
 }
 
 // trimPartialRune drops a UTF-8 sequence cut short at the end of b, so that

@@ -89,9 +89,9 @@ type copier struct{ entries []*entry.Entry }
 func (c *copier) RecyclesEntries()    {}
 func (c *copier) Emit(e *entry.Entry) { c.entries = append(c.entries, cloneEntry(e)) }
 
-// cloneEntry deep-copies an HTTP entry, strings from the heads included (a
-// recycled exchange reuses the bytes they point to), then scribbles over
-// e, as a reuse would. Body strings are the parser's own allocations.
+// cloneEntry deep-copies an HTTP entry, strings included (a recycled
+// exchange reuses the bytes they point to), then scribbles over e, as a
+// reuse would.
 func cloneEntry(e *entry.Entry) *entry.Entry {
 	c := *e
 	c.Method, c.Path, c.Status, c.Error = strings.Clone(e.Method), strings.Clone(e.Path), strings.Clone(e.Status), strings.Clone(e.Error)
@@ -101,12 +101,14 @@ func cloneEntry(e *entry.Entry) *entry.Entry {
 		if r := h.Request; r != nil {
 			rc := *r
 			rc.Method, rc.Target, rc.Authority = strings.Clone(r.Method), strings.Clone(r.Target), strings.Clone(r.Authority)
+			rc.Body.Data = strings.Clone(r.Body.Data)
 			rc.Headers, rc.Trailers = cloneMap(r.Headers), cloneMap(r.Trailers)
 			h.Request = &rc
 		}
 		if r := h.Response; r != nil {
 			rc := *r
 			rc.Reason = strings.Clone(r.Reason)
+			rc.Body.Data = strings.Clone(r.Body.Data)
 			rc.Headers, rc.Trailers = cloneMap(r.Headers), cloneMap(r.Trailers)
 			h.Response = &rc
 		}

@@ -52,7 +52,8 @@ type exchange struct {
 	spareReq, spareResp map[string]string
 	// The heads' bytes, when recycled: the entry's strings point into them.
 	reqHead, respHead []byte
-	keep              bool // handed to an upgrade hook: never recycled
+	reqBody, respBody []byte // likewise for the kept body bytes
+	keep              bool   // handed to an upgrade hook: never recycled
 }
 
 // exchanges recycles the exchanges of parsers whose emitter keeps nothing
@@ -72,12 +73,22 @@ func recycle(x *exchange) {
 		resp = x.spareResp
 	}
 	reqHead, respHead := reuse(x.reqHead), reuse(x.respHead)
+	reqBody, respBody := reuse(x.reqBody), reuse(x.respBody)
 	*x = exchange{}
 	clear(req)
 	clear(resp)
 	x.spareReq, x.spareResp = req, resp
 	x.reqHead, x.respHead = reqHead, respHead
+	x.reqBody, x.respBody = reqBody, respBody
 	exchanges.Put(x)
+}
+
+// own returns buf for fillBody when exchanges are recycled, else nil.
+func (p *parser) own(buf *[]byte) *[]byte {
+	if !p.reuse {
+		return nil
+	}
+	return buf
 }
 
 // headString returns raw as a string. Exchanges that are recycled copy it
@@ -315,7 +326,7 @@ func (p *parser) requestDone(h *half, ts time.Time, err string) {
 	h.x = nil
 	inBody := h.state == stBody
 	if inBody {
-		p.dec.fillBody(&x.req.Body, &h.body, h.coding)
+		p.dec.fillBody(&x.req.Body, &h.body, h.coding, p.own(&x.reqBody))
 		x.req.Trailers = h.trailers()
 	}
 	h.state = stHead
@@ -426,7 +437,7 @@ func (p *parser) responseDone(h *half, ts time.Time, err string) {
 		return
 	}
 	if inBody {
-		p.dec.fillBody(&x.resp.Body, &h.body, h.coding)
+		p.dec.fillBody(&x.resp.Body, &h.body, h.coding, p.own(&x.respBody))
 		x.resp.Trailers = h.trailers()
 	}
 	x.e.Size.Response += h.wire
