@@ -369,12 +369,13 @@ func appendOptStrings(dst []byte, key string, ss []string) []byte {
 }
 
 // appendOptMap writes a map with its keys sorted, as encoding/json does.
-// Up to 32 pairs are sorted on the stack.
+// Up to 16 pairs (most header sets) are sorted on the stack, by insertion:
+// a larger array costs more to clear than it saves.
 func appendOptMap(dst []byte, key string, m map[string]string) []byte {
 	if len(m) == 0 {
 		return dst
 	}
-	var buf [32]kv
+	var buf [16]kv
 	pairs := buf[:0]
 	if len(m) > len(buf) {
 		pairs = make([]kv, 0, len(m))
@@ -382,7 +383,11 @@ func appendOptMap(dst []byte, key string, m map[string]string) []byte {
 	for k, v := range m {
 		pairs = append(pairs, kv{k, v})
 	}
-	slices.SortFunc(pairs, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+	if len(pairs) <= len(buf) {
+		insertionSort(pairs)
+	} else {
+		slices.SortFunc(pairs, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+	}
 	dst = append(append(dst, key...), '{')
 	for i := range pairs {
 		if i > 0 {
@@ -394,6 +399,18 @@ func appendOptMap(dst []byte, key string, m map[string]string) []byte {
 }
 
 type kv struct{ k, v string }
+
+// insertionSort sorts a few pairs by key (keys of a map are distinct).
+func insertionSort(p []kv) {
+	for i := 1; i < len(p); i++ {
+		x := p[i]
+		j := i
+		for ; j > 0 && x.k < p[j-1].k; j-- {
+			p[j] = p[j-1]
+		}
+		p[j] = x
+	}
+}
 
 // appendTime writes t as time.Time.MarshalJSON does (RFC 3339 with
 // nanoseconds, trailing zeros trimmed).

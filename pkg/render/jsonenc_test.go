@@ -98,7 +98,7 @@ func fill(r *rand.Rand, v reflect.Value, depth int) {
 			return
 		}
 		m := reflect.MakeMap(v.Type())
-		for i := r.IntN(40); i >= 0; i-- { // past 32 keys: the heap path
+		for i := r.IntN(40); i >= 0; i-- { // past 16 keys: the heap path
 			k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
 			fill(r, k, depth+1)
 			fill(r, e, depth+1)
