@@ -58,13 +58,14 @@ func (c *completer) register(root *cobra.Command) {
 			sub.ValidArgsFunction = c.pods
 		}
 		registerFlag(sub, "shark-namespace", c.namespaces)
+		registerFlag(sub, "session", c.sessions)
 	}
 }
 
 // registerFlag adds fn to a flag the command has. A command that completes
 // the flag itself keeps its own function (cobra refuses a second one).
 func registerFlag(cmd *cobra.Command, flag string, fn cobra.CompletionFunc) {
-	if cmd.Flags().Lookup(flag) == nil && cmd.PersistentFlags().Lookup(flag) == nil {
+	if cmd.Flag(flag) == nil {
 		return
 	}
 	if err := cmd.RegisterFlagCompletionFunc(flag, fn); err != nil {
@@ -93,9 +94,10 @@ func (c *completer) context(cmd *cobra.Command) (context.Context, context.Cancel
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-// pods completes the first argument with the names of the pods in scope: the
-// namespace of -n or the context, or every namespace with -A. Pods of
-// kubectl shark's own sessions are left out.
+// pods completes the first argument with the names of the pods in scope:
+// the namespaces of -n (a comma-separated list) or of the context, or every
+// namespace with -A, narrowed by -l. Pods of kubectl shark's own sessions are
+// left out.
 func (c *completer) pods(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
@@ -104,39 +106,91 @@ func (c *completer) pods(cmd *cobra.Command, args []string, toComplete string) (
 	if err != nil {
 		return debug("pods", err)
 	}
-	ns, all := c.namespaceScope(cmd)
+	selector := session.LabelManagedBy + "!=" + session.ManagedByValue
+	if l := flagValue(cmd, "selector"); l != "" {
+		selector += "," + l
+	}
+	namespaces := c.podNamespaces(cmd)
 	ctx, cancel := c.context(cmd)
 	defer cancel()
-	list, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{
-		LabelSelector: session.LabelManagedBy + "!=" + session.ManagedByValue,
-	})
-	if err != nil {
-		return debug("pods", err)
-	}
 	var out []cobra.Completion
-	for _, p := range list.Items {
-		if !strings.HasPrefix(p.Name, toComplete) || p.DeletionTimestamp != nil {
-			continue
+	for _, ns := range namespaces {
+		list, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return debug("pods", err)
 		}
-		if all {
-			out = append(out, cobra.CompletionWithDesc(p.Name, "namespace "+p.Namespace))
-		} else {
-			out = append(out, p.Name)
+		for _, p := range list.Items {
+			if !strings.HasPrefix(p.Name, toComplete) || p.DeletionTimestamp != nil {
+				continue
+			}
+			if len(namespaces) > 1 || ns == metav1.NamespaceAll {
+				out = append(out, cobra.CompletionWithDesc(p.Name, "namespace "+p.Namespace))
+			} else {
+				out = append(out, p.Name)
+			}
 		}
 	}
 	return sortedUnique(out), cobra.ShellCompDirectiveNoFileComp
 }
 
-// namespaceScope is the namespace pods are listed in: "" with -A.
-func (c *completer) namespaceScope(cmd *cobra.Command) (ns string, all bool) {
-	if f := cmd.Flags().Lookup("all-namespaces"); f != nil && f.Value.String() == "true" {
-		return metav1.NamespaceAll, true
+// podNamespaces are the namespaces the command would capture in, the way
+// its options resolve them; [""] (all) with -A.
+func (c *completer) podNamespaces(cmd *cobra.Command) []string {
+	if flagValue(cmd, "all-namespaces") == "true" {
+		return []string{metav1.NamespaceAll}
+	}
+	var out []string
+	if c.flags.Namespace != nil {
+		for _, ns := range strings.Split(*c.flags.Namespace, ",") {
+			if ns = strings.TrimSpace(ns); ns != "" {
+				out = append(out, ns)
+			}
+		}
+	}
+	if len(out) > 0 {
+		return out
 	}
 	ns, _, err := c.flags.ToRawKubeConfigLoader().Namespace()
 	if err != nil || ns == "" {
 		ns = metav1.NamespaceDefault
 	}
-	return ns, false
+	return []string{ns}
+}
+
+func flagValue(cmd *cobra.Command, name string) string {
+	if f := cmd.Flags().Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
+
+// sessions completes --session with the ids of running sessions.
+func (c *completer) sessions(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	client, err := c.client()
+	if err != nil {
+		return debug("sessions", err)
+	}
+	ctx, cancel := c.context(cmd)
+	defer cancel()
+	hubs, err := listHubs(ctx, client, c.currentNamespace())
+	if err != nil {
+		return debug("sessions", err)
+	}
+	var out []cobra.Completion
+	for _, h := range hubs {
+		if strings.HasPrefix(h.session, toComplete) {
+			out = append(out, cobra.CompletionWithDesc(h.session, "agent "+h.version+" in "+h.namespace))
+		}
+	}
+	return sortedUnique(out), cobra.ShellCompDirectiveNoFileComp
+}
+
+func (c *completer) currentNamespace() string {
+	ns, _, err := c.flags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return ""
+	}
+	return ns
 }
 
 // namespaces completes namespace names. A user who may not list namespaces

@@ -117,15 +117,19 @@ type agent struct {
 	image, version          string
 }
 
-// hubs lists the hub pods of live sessions in every namespace, or in the
-// context's namespace when the user may not list pods cluster-wide (a
-// --shark-namespace session lives there).
 func (o *VersionOptions) hubs(ctx context.Context) ([]agent, error) {
+	return listHubs(ctx, o.client, o.namespace)
+}
+
+// listHubs lists the hub pods of live sessions in every namespace, or in
+// namespace when the user may not list pods cluster-wide (a
+// --shark-namespace session lives there).
+func listHubs(ctx context.Context, client kubernetes.Interface, namespace string) ([]agent, error) {
 	sel := metav1.ListOptions{LabelSelector: fmt.Sprintf("%s=%s,%s=%s",
 		session.LabelManagedBy, session.ManagedByValue, session.LabelComponent, session.ComponentHub)}
-	list, err := o.client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, sel)
-	if apierrors.IsForbidden(err) && o.namespace != "" {
-		list, err = o.client.CoreV1().Pods(o.namespace).List(ctx, sel)
+	list, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, sel)
+	if apierrors.IsForbidden(err) && namespace != "" {
+		list, err = client.CoreV1().Pods(namespace).List(ctx, sel)
 	}
 	if err != nil {
 		return nil, err
