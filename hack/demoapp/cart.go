@@ -132,15 +132,19 @@ func (cs *cartServer) addItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := cartKey(r.PathValue("user"))
-	qty, err := cs.redis.do(r.Context(), "HINCRBY", key, line.SKU, strconv.FormatInt(line.Quantity, 10))
+	reply, err := cs.redis.do(r.Context(), "HINCRBY", key, line.SKU, strconv.FormatInt(line.Quantity, 10))
 	if err == nil {
 		_, err = cs.redis.do(r.Context(), "EXPIRE", key, strconv.Itoa(int(cartTTL.Seconds())))
+	}
+	qty, isInt := reply.(int64)
+	if err == nil && !isInt {
+		err = fmt.Errorf("redis: HINCRBY answered %T, want an integer", reply)
 	}
 	if err != nil {
 		writeError(w, http.StatusBadGateway, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, cartLine{SKU: line.SKU, Quantity: qty.(int64)})
+	writeJSON(w, http.StatusOK, cartLine{SKU: line.SKU, Quantity: qty})
 }
 
 func (cs *cartServer) deleteCart(w http.ResponseWriter, r *http.Request) {

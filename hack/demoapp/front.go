@@ -169,7 +169,9 @@ func (f *front) addToCart(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkout reserves every line with catalog, charges the total through
-// secure, and has cart publish the order.
+// secure, and has cart publish the order. A failure after a reservation does
+// not give the stock back: catalog restocks every few minutes, which is
+// enough for a demo.
 func (f *front) checkout(w http.ResponseWriter, r *http.Request) {
 	user := r.PathValue("user")
 	ctx, cancel := context.WithTimeout(r.Context(), 2*upstreamTimeout)

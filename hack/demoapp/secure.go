@@ -61,7 +61,7 @@ func (ss *secureServer) routes() *http.ServeMux {
 }
 
 func (ss *secureServer) ping(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"pong": ss.pings.Add(1), "tls": r.TLS.Version == tls.VersionTLS13})
+	writeJSON(w, http.StatusOK, map[string]any{"pong": ss.pings.Add(1), "tls": tls.VersionName(r.TLS.Version)})
 }
 
 func (ss *secureServer) charge(w http.ResponseWriter, r *http.Request) {
