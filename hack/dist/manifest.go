@@ -54,8 +54,9 @@ func render(tmpl, version, baseURL string, arts []artifact) ([]byte, error) {
 				uri = baseURL + "/" + name
 			}
 			// The indent matches the template's: the call sits at the
-			// platform item's key level.
-			return fmt.Sprintf("uri: %s\n    sha256: %s", uri, a.sha256), nil
+			// platform item's key level. The quotes keep a hash of digits
+			// (and at most one "e") a string in YAML.
+			return fmt.Sprintf("uri: %s\n    sha256: %q", uri, a.sha256), nil
 		},
 	}
 	out, err := execute("manifest", tmpl, version, funcs)

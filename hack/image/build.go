@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -36,22 +37,64 @@ func build(ctx context.Context, s *spec) (*result, error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	entries, err := collect(ctx, s, tmp)
+	var imgs []v1.Image
+	files := 0
+	for i, p := range s.platforms {
+		one := *s
+		one.platform = p
+		img, n, err := buildImage(ctx, &one, filepath.Join(tmp, fmt.Sprint(i)))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		imgs, files = append(imgs, img), files+n
+	}
+	if len(imgs) == 1 {
+		if err := writeArchive(s.out, s.format, tag, imgs[0]); err != nil {
+			return nil, err
+		}
+		return describe(s.out, imgs[0], files)
+	}
+	idx, err := index(s.platforms, imgs)
 	if err != nil {
 		return nil, err
+	}
+	if err := writeIndexArchive(s.out, tag, idx); err != nil {
+		return nil, err
+	}
+	return describe(s.out, idx, files)
+}
+
+// buildImage builds the image of s.platform; Go binaries are built in tmp.
+func buildImage(ctx context.Context, s *spec, tmp string) (v1.Image, int, error) {
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, 0, err
+	}
+	entries, err := collect(ctx, s, tmp)
+	if err != nil {
+		return nil, 0, err
 	}
 	layerTar, err := tarLayer(entries)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	img, err := assemble(s, layerTar)
-	if err != nil {
-		return nil, err
+	return img, len(entries), err
+}
+
+// index makes an OCI image index of one image per platform.
+func index(ps []platform, imgs []v1.Image) (v1.ImageIndex, error) {
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	for i, img := range imgs {
+		p := &v1.Platform{OS: ps[i].os, Architecture: ps[i].arch}
+		if ps[i].arch == "arm64" {
+			p.Variant = "v8"
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
+			Add:        img,
+			Descriptor: v1.Descriptor{MediaType: types.OCIManifestSchema1, Platform: p},
+		})
 	}
-	if err := writeArchive(s.out, s.format, tag, img); err != nil {
-		return nil, err
-	}
-	return describe(s.out, img, len(entries))
+	return idx, nil
 }
 
 // assemble makes a one-layer image with the spec's config.
@@ -130,7 +173,10 @@ func writeArchive(path, format string, tag name.Tag, img v1.Image) error {
 	return os.Rename(tmp, path)
 }
 
-func describe(path string, img v1.Image, files int) (*result, error) {
+// digester is an image or an index.
+type digester interface{ Digest() (v1.Hash, error) }
+
+func describe(path string, img digester, files int) (*result, error) {
 	digest, err := img.Digest()
 	if err != nil {
 		return nil, err

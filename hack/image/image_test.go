@@ -80,7 +80,8 @@ func TestParseFlags(t *testing.T) {
 		args: []string{"--pause", "-o", "p.tar", "--platform", "linux/arm64"},
 		want: &spec{
 			ref: pauseRef, out: "p.tar", format: "docker", platform: platform{"linux", "arm64"},
-			goPkgs: []mapping{{pausePkg, "/pause"}}, entrypoint: []string{"/pause"},
+			platforms: []platform{{"linux", "arm64"}},
+			goPkgs:    []mapping{{pausePkg, "/pause"}}, entrypoint: []string{"/pause"},
 			user: "65535:65535", labels: map[string]string{}, baseFiles: true,
 		},
 	}, {
@@ -92,6 +93,7 @@ func TestParseFlags(t *testing.T) {
 			"--base-files=false"},
 		want: &spec{
 			ref: "localhost/a:b", out: "a.tar", format: "oci", platform: platform{"linux", runtime.GOARCH},
+			platforms:  []platform{{"linux", runtime.GOARCH}},
 			goPkgs:     []mapping{{"./cmd/x", "/x"}, {"./cmd/y", "/bin/why"}},
 			files:      []mapping{{"rel/conf", filepath.ToSlash(filepath.Join(wd, "rel/conf"))}, {"/etc/hosts", "/x/hosts"}},
 			binaries:   []mapping{{"/usr/bin/redis-server", "/usr/bin/redis-server"}},
@@ -106,6 +108,14 @@ func TestParseFlags(t *testing.T) {
 		name:    "bad platform",
 		args:    []string{"--pause", "-o", "x", "--platform", "windows/amd64"},
 		wantErr: `--platform "windows/amd64": want linux/amd64 or linux/arm64`,
+	}, {
+		name:    "an index needs OCI",
+		args:    []string{"--pause", "-o", "x", "--platform", "linux/amd64,linux/arm64"},
+		wantErr: "several platforms make an image index: give --format oci",
+	}, {
+		name:    "platform twice",
+		args:    []string{"--pause", "-o", "x", "--format", "oci", "--platform", "linux/amd64,linux/amd64"},
+		wantErr: "linux/amd64 twice",
 	}, {
 		name:    "relative destination",
 		args:    []string{"--file", "a:b"},
@@ -385,4 +395,56 @@ func FuzzParseLdd(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBuildMultiPlatformIndex: two platforms make one OCI index whose
+// manifests carry their platforms and point at images of that architecture.
+func TestBuildMultiPlatformIndex(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "pause.oci.tar")
+	args := []string{"--pause", "-o", out, "--format", "oci", "--platform", "linux/amd64,linux/arm64"}
+	if err := run(context.Background(), args, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	extracted := filepath.Join(dir, "layout")
+	if err := os.Mkdir(extracted, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command("tar", "-xf", out, "-C", extracted).Run(); err != nil {
+		t.Fatal(err)
+	}
+	top, err := layout.ImageIndexFromPath(extracted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := top.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tm.Manifests) != 1 || tm.Manifests[0].Annotations["io.containerd.image.name"] != pauseRef {
+		t.Fatalf("layout index = %+v, want one named index", tm.Manifests)
+	}
+	idx, err := top.ImageIndex(tm.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range im.Manifests {
+		img, err := idx.Image(m.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m.Platform.OS+"/"+m.Platform.Architecture+"/"+m.Platform.Variant+" "+cf.Architecture)
+	}
+	if diff := cmp.Diff([]string{"linux/amd64/ amd64", "linux/arm64/v8 arm64"}, got); diff != "" {
+		t.Errorf("index manifests (-want +got):\n%s", diff)
+	}
 }

@@ -9,6 +9,10 @@
 //	go run ./hack/image -t localhost/shark/redis:dev -o redis.tar \
 //	    --add-binary /usr/bin/redis-server --entrypoint /usr/bin/redis-server
 //	go run ./hack/image --pause -o pause.tar
+//	go run ./hack/image -t ghcr.io/kubectl-shark/shark-agent:v0.1.0 --format oci \
+//	    --platform linux/amd64,linux/arm64 -o agent.oci.tar --go ./cmd/shark-agent
+//
+// Several platforms make one OCI image index with an image per platform.
 package main
 
 import (
@@ -48,7 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %s %s %s (%d files, %d bytes)\n",
-		s.out, s.ref, s.platform, res.digest, res.files, res.size)
+		s.out, s.ref, platformList(s.platforms), res.digest, res.files, res.size)
 	return nil
 }
 
@@ -56,11 +60,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type spec struct {
 	ref        string
 	out        string
-	format     string // "docker" or "oci"
-	platform   platform
-	goPkgs     []mapping // Go packages to build static, to a path in the image
-	files      []mapping // host files or directories, copied as they are
-	binaries   []mapping // dynamically linked host binaries, with their libraries
+	format     string     // "docker" or "oci"
+	platform   platform   // the one being built
+	platforms  []platform // every one asked for; more than one makes an index
+	goPkgs     []mapping  // Go packages to build static, to a path in the image
+	files      []mapping  // host files or directories, copied as they are
+	binaries   []mapping  // dynamically linked host binaries, with their libraries
 	entrypoint []string
 	cmd        []string
 	env        []string
@@ -84,7 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (*spec, error) {
 	fs.StringVar(&s.ref, "t", "", "image name:tag, e.g. localhost/shark/agent:dev (required unless --pause)")
 	fs.StringVar(&s.out, "o", "", "output tarball (required)")
 	fs.StringVar(&s.format, "format", "docker", "archive format: docker (docker save) or oci (OCI image layout)")
-	fs.StringVar(&plat, "platform", "linux/"+runtime.GOARCH, "target platform: linux/amd64 or linux/arm64")
+	fs.StringVar(&plat, "platform", "linux/"+runtime.GOARCH, "target platform: linux/amd64 or linux/arm64; a comma-separated list makes a multi-platform OCI index")
 	fs.Func("go", "Go package to build static for the platform, as PKG[:/DEST] (default DEST /NAME); repeatable",
 		appendMapping(&s.goPkgs, goDest))
 	fs.Func("file", "host file or directory to copy, as SRC[:/DEST] (default DEST SRC); repeatable",
@@ -115,11 +120,11 @@ func parseFlags(args []string, stderr io.Writer) (*spec, error) {
 	if pause {
 		applyPause(s)
 	}
-	p, err := parsePlatform(plat)
+	ps, err := parsePlatforms(plat)
 	if err != nil {
 		return nil, err
 	}
-	s.platform = p
+	s.platforms, s.platform = ps, ps[0]
 	return s, s.validate()
 }
 
@@ -147,6 +152,9 @@ func (s *spec) validate() error {
 	}
 	if s.format != "docker" && s.format != "oci" {
 		errs = append(errs, fmt.Errorf("--format %q: want docker or oci", s.format))
+	}
+	if len(s.platforms) > 1 && s.format != "oci" {
+		errs = append(errs, errors.New("several platforms make an image index: give --format oci"))
 	}
 	if len(s.goPkgs)+len(s.files)+len(s.binaries) == 0 {
 		errs = append(errs, errors.New("nothing to put in the image: give --go, --file or --add-binary"))
@@ -204,6 +212,32 @@ type platform struct {
 }
 
 func (p platform) String() string { return p.os + "/" + p.arch }
+
+// parsePlatforms reads a comma-separated list of distinct platforms.
+func parsePlatforms(s string) ([]platform, error) {
+	var out []platform
+	for _, item := range strings.Split(s, ",") {
+		p, err := parsePlatform(strings.TrimSpace(item))
+		if err != nil {
+			return nil, err
+		}
+		for _, q := range out {
+			if q == p {
+				return nil, fmt.Errorf("--platform %q: %s twice", s, p)
+			}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func platformList(ps []platform) string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.String()
+	}
+	return strings.Join(names, ",")
+}
 
 func parsePlatform(s string) (platform, error) {
 	osName, arch, ok := strings.Cut(s, "/")

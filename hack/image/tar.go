@@ -135,6 +135,34 @@ func writeOCIArchive(out string, tag name.Tag, img v1.Image) error {
 	return tarDir(dir, out)
 }
 
+// writeIndexArchive writes a multi-platform index as an OCI image layout in a
+// tarball (through a temporary file, as writeArchive does), annotated with
+// the image's name like a single image.
+func writeIndexArchive(out string, tag name.Tag, idx v1.ImageIndex) error {
+	dir, err := os.MkdirTemp("", "hack-image-oci-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return err
+	}
+	err = lp.AppendIndex(idx, layout.WithAnnotations(map[string]string{
+		"io.containerd.image.name":          tag.Name(),
+		"org.opencontainers.image.ref.name": tag.TagStr(),
+	}))
+	if err != nil {
+		return err
+	}
+	tmp := out + ".tmp"
+	if err := tarDir(dir, tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	return os.Rename(tmp, out)
+}
+
 // tarDir writes the regular files and directories below dir to a tarball at out,
 // in a stable order and with fixed times.
 func tarDir(dir, out string) error {
