@@ -243,7 +243,8 @@ func x86Returns(code []byte) ([]uint64, error) {
 	var out []uint64
 	for off := 0; off < len(code); {
 		inst, err := x86asm.Decode(code[off:], 64)
-		if err != nil || inst.Len == 0 {
+		// A truncated instruction decodes to Op 0 without an error.
+		if err != nil || inst.Len == 0 || inst.Op == 0 {
 			// Go pads functions with INT3 up to the next one.
 			if allPadding(code[off:]) {
 				break
