@@ -25,10 +25,10 @@ build: ## build kubectl-shark (and shark-agent on Linux) into bin/
 		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/shark-agent ./cmd/shark-agent; fi
 
 .PHONY: test
-test: deps ## unit, race, golden, tshark-oracle, short fuzz and e2e (local cluster) tests
+test: deps dist ## unit, race, golden, tshark-oracle, packaging, short fuzz and e2e (local cluster) tests
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l cmd pkg hack internal test 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd pkg hack internal test; exit 1; }
-	$(GO) test -count=1 -timeout 30m ./...
+	SHARK_DIST=$(CURDIR)/dist $(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -race -short ./pkg/pipeline/... ./pkg/assemble/... ./pkg/hub/...
 	$(GO) test -count=1 -race ./pkg/worker/... ./pkg/store/... ./cmd/shark-agent/...
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
@@ -67,6 +67,9 @@ testdata: deps ## re-record the captures in testdata/ from real clients and serv
 NODES ?= 1
 GOARCH ?= $(shell $(GO) env GOARCH)
 IMAGE ?= localhost/shark/agent:dev
+AGENT_ARCHES ?= amd64 arm64
+comma := ,
+space := $(subst ,, )
 
 .PHONY: cluster-up cluster-down cluster-status cluster-build image load e2e
 cluster-up: ## start the local cluster (root; NODES=2 for two nodes; the first run builds Kubernetes, ~10 min)
@@ -77,9 +80,14 @@ cluster-status: ## what runs; exit 0 when up and healthy
 	hack/cluster status
 cluster-build: ## install host packages, build and cache the cluster's binaries and images
 	hack/cluster build
-image: ## the shark-agent image tarball, without Docker
-	mkdir -p dist && $(GO) run ./hack/image -t $(IMAGE) --platform linux/$(GOARCH) -o dist/shark-agent-$(GOARCH).tar --go ./cmd/shark-agent --entrypoint /shark-agent
-load: image ## load the shark-agent image into every node
+image: $(addprefix image-,$(AGENT_ARCHES)) ## the shark-agent image, without Docker: OCI archives dist/shark-agent-ARCH.tar (amd64, arm64) and their index dist/shark-agent.oci.tar
+	$(GO) run ./hack/image -t $(IMAGE) --format oci --platform $(subst $(space),$(comma),$(addprefix linux/,$(AGENT_ARCHES))) \
+		-o dist/shark-agent.oci.tar --go ./cmd/shark-agent --entrypoint /shark-agent
+image-%: # the shark-agent image of one architecture
+	mkdir -p dist
+	$(GO) run ./hack/image -t $(IMAGE) --format oci --platform linux/$* -o dist/shark-agent-$*.tar \
+		--go ./cmd/shark-agent --entrypoint /shark-agent
+load: image-$(GOARCH) ## load the shark-agent image of this machine's architecture into every node
 	hack/cluster load dist/shark-agent-$(GOARCH).tar
 e2e: ## end-to-end tests on the local cluster (root; leaves the cluster as found)
 	$(GO) test -tags e2e -timeout 60m -v -count=1 ./test/e2e/...
@@ -91,6 +99,20 @@ bench-live: deps build ## live capture benchmark: our worker vs tcpdump on a vet
 .PHONY: generate
 generate: ## rebuild the eBPF objects of pkg/tracer from bpf/ (clang, llvm-strip, libbpf-dev)
 	$(GO) generate ./pkg/tracer/...
+
+# Release archives. VERSION is made krew-valid (an untagged build becomes
+# v0.0.0-dev-<describe>); times in the archives are the last commit's.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+DIST_BASE_URL ?=
+
+.PHONY: dist test-packaging plugin-yaml
+dist: ## release archives (linux/darwin/windows x amd64/arm64), sha256sums.txt, krew manifest dist/shark.yaml (DIST_BASE_URL=file://$$PWD/dist for local uris)
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./hack/dist -version '$(VERSION)' -o dist $(if $(DIST_BASE_URL),-base-url '$(DIST_BASE_URL)')
+	@echo "install locally: kubectl krew install --manifest=dist/shark.yaml --archive=dist/$$(cd dist && ls kubectl-shark_*_$$($(GO) env GOOS)_$$($(GO) env GOARCH).tar.gz)"
+test-packaging: dist ## krew rules on dist/shark.yaml and plugin.yaml, the archives, a krew-style install used through kubectl
+	SHARK_DIST=$(CURDIR)/dist $(GO) test -count=1 -v ./test/packaging/ ./hack/dist/ ./hack/krew/
+plugin-yaml: dist ## at a release (VERSION=vX.Y.Z): plugin.yaml becomes dist/shark.yaml, the manifest to submit to krew-index
+	cp dist/shark.yaml plugin.yaml
 
 .PHONY: lint
 lint: ## gofmt, go vet, go mod tidy check
