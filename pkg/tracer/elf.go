@@ -53,7 +53,18 @@ type GoFunc struct {
 }
 
 // Inspect finds the probe points of an ELF executable or shared library.
-func Inspect(r io.ReaderAt) (*Probes, error) {
+// The file comes from a container and is untrusted: a panic in the ELF,
+// build info or pclntab readers is turned into an error.
+func Inspect(r io.ReaderAt) (p *Probes, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p, err = nil, fmt.Errorf("malformed ELF file: %v", v)
+		}
+	}()
+	return inspect(r)
+}
+
+func inspect(r io.ReaderAt) (*Probes, error) {
 	f, err := elf.NewFile(r)
 	if err != nil {
 		return nil, err
@@ -101,7 +112,7 @@ func functionSymbols(f *elf.File) map[string]elf.Symbol {
 // executable segment that loads it.
 func fileOffset(f *elf.File, vaddr uint64) (uint64, bool) {
 	for _, p := range f.Progs {
-		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && vaddr >= p.Vaddr && vaddr < p.Vaddr+p.Memsz {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && vaddr >= p.Vaddr && vaddr-p.Vaddr < p.Filesz {
 			return vaddr - p.Vaddr + p.Off, true
 		}
 	}

@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"bytes"
 	"debug/elf"
 	"net/netip"
 	"os"
@@ -190,4 +191,30 @@ garbage line
 	if _, ok := socketInode("pipe:[5002]"); ok {
 		t.Error("a pipe taken for a socket")
 	}
+}
+
+// FuzzInspect: Inspect reads files from containers; no input may panic,
+// and what it finds is bounded.
+func FuzzInspect(f *testing.F) {
+	if paths, _ := filepath.Glob("/usr/lib/*-linux-gnu/libssl.so.3"); len(paths) > 0 {
+		if b, err := os.ReadFile(paths[0]); err == nil && len(b) > 8192 {
+			f.Add(b[:8192])
+		}
+	}
+	if b, err := os.ReadFile("/bin/true"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00\x3e\x00\x01\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := Inspect(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		if len(p.SSL) > len(sslSymbols) {
+			t.Fatalf("%d OpenSSL symbols", len(p.SSL))
+		}
+		if p.Go != nil && len(p.Go.Write.Returns)+len(p.Go.Read.Returns) > 2*maxGoFunc {
+			t.Fatalf("too many returns")
+		}
+	})
 }
