@@ -44,13 +44,18 @@ const (
 	DefaultFollowBuffer = 16 << 20
 )
 
-// Connection timing. The hub pings every 54s and drops a worker it has
-// not heard from for 60s; the worker also pings, every hubPingPeriod, so
-// that it notices a dead hub within hubReadWait.
+// Keepalive. The hub pings every 54s and drops a worker it has not heard
+// from for 60s (stats every 2s keep it content); the worker pings every
+// hubPingPeriod and drops a hub it has not heard from (a message, a ping
+// or a pong) for hubReadWait. Variables for tests.
+var (
+	hubReadWait   = 45 * time.Second
+	hubPingPeriod = 15 * time.Second
+)
+
+// Connection timing and buffers.
 const (
 	hubWriteWait     = 10 * time.Second
-	hubReadWait      = 45 * time.Second
-	hubPingPeriod    = 15 * time.Second
 	hubDialTimeout   = 10 * time.Second
 	hubLogRepeat     = time.Minute // a failure that persists is logged again this often
 	hubWriteBuffer   = 256 << 10

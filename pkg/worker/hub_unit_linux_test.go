@@ -7,13 +7,16 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/gorilla/websocket"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 	"github.com/kubectl-shark/kubectl-shark/pkg/hub/hubtest"
@@ -347,4 +350,49 @@ func FuzzHubMessage(f *testing.F) {
 		}
 		l.filter.Load().match(bigEntry(1))
 	})
+}
+
+// TestHubLinkKeepalive: a hub that goes silent (it no longer reads, so it
+// answers no ping) is dropped after hubReadWait, and the worker dials
+// again.
+func TestHubLinkKeepalive(t *testing.T) {
+	readWait, pingPeriod := hubReadWait, hubPingPeriod
+	t.Cleanup(func() { hubReadWait, hubPingPeriod = readWait, pingPeriod })
+	hubReadWait, hubPingPeriod = 400*time.Millisecond, 50*time.Millisecond
+
+	pki := hubtest.NewPKI(t)
+	stall := make(chan struct{})
+	var accepted atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		up := websocket.Upgrader{}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		if _, _, err := ws.ReadMessage(); err != nil { // the hello
+			return
+		}
+		b, _ := wire.Marshal(wire.TypeTargets, wire.Targets{Targets: []wire.Target{}})
+		ws.WriteMessage(websocket.TextMessage, b)
+		accepted.Add(1)
+		<-stall
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.Cert}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(stall) })
+
+	l, logs := newTestLink(t, srv.Listener.Addr().String(), pki.CACert, "tok", nil)
+	runLink(t, l, &fakeHubWorker{})
+	waitConnected(t, l, 1)
+	start := time.Now()
+	waitFor(t, 5*time.Second, "the silent hub dropped", func() bool { return logs.count("lost the hub") == 1 })
+	if took := time.Since(start); took < hubReadWait/2 {
+		t.Errorf("dropped the hub after %v, before the read wait of %v", took, hubReadWait)
+	}
+	if n := logs.count("i/o timeout"); n != 1 {
+		t.Errorf("log %q, want the read timeout", logs.all())
+	}
+	waitFor(t, 5*time.Second, "a new connection", func() bool { return accepted.Load() == 2 })
 }
