@@ -207,3 +207,32 @@ func BenchmarkEncodingJSON(b *testing.B) {
 		json.Marshal(e)
 	}
 }
+
+// TestAppendTime: the UTC fast path writes what time.Time.MarshalJSON
+// does, for every length of fraction and at the edges of the year range.
+func TestAppendTime(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	times := []time.Time{
+		time.Date(2026, 11, 21, 14, 23, 9, 342454000, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(1999, 9, 9, 9, 9, 9, 100000000, time.UTC),
+		time.Date(2025, 3, 1, 12, 0, 0, 1, time.UTC),
+		time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.FixedZone("x", 3600)),
+		time.Unix(1700000000, 5).Local(),
+		{},
+	}
+	for range 20000 {
+		times = append(times, time.Unix(r.Int64N(253402300799), r.Int64N(1e9)).UTC())
+		times = append(times, time.Unix(r.Int64N(4e9), r.Int64N(1e6)*1000).UTC())
+	}
+	for _, tm := range times {
+		want, err := tm.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendTime(nil, tm); !bytes.Equal(got, want) {
+			t.Fatalf("%v: got %s, want %s", tm, got, want)
+		}
+	}
+}
