@@ -272,12 +272,19 @@ func (p *proc) interrupt(t *testing.T, timeout time.Duration) int {
 
 var sessionLine = regexp.MustCompile(`starting session ([a-z0-9]{6}) in namespace (\S+)`)
 
-// labelledObjects lists every object that carries kubectl shark's label.
-func (e *sharkEnv) labelledObjects(t *testing.T) []string {
+// labelledObjects lists the objects that carry kubectl shark's label and,
+// when id is set, belong to session id. Other engineers' tests may run
+// sessions on the same cluster: a test looks at its own session, or at
+// what appeared while it ran (newLabelled).
+func (e *sharkEnv) labelledObjects(t *testing.T, id string) []string {
 	t.Helper()
+	sel := "app.kubernetes.io/managed-by=kubectl-shark"
+	if id != "" {
+		sel += ",shark.io/session=" + id
+	}
 	out, err := e.c.run(t, 0, "kubectl", "get",
 		"namespaces,pods,secrets,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings",
-		"-A", "-l", "app.kubernetes.io/managed-by=kubectl-shark", "-o", "name")
+		"-A", "-l", sel, "-o", "name")
 	if err != nil {
 		t.Fatalf("list labelled objects: %v\n%s", err, out)
 	}
@@ -290,13 +297,25 @@ func (e *sharkEnv) labelledObjects(t *testing.T) []string {
 	return objs
 }
 
-// waitNoLabelled waits until no labelled object is left.
-func (e *sharkEnv) waitNoLabelled(t *testing.T, timeout time.Duration) time.Duration {
+// newLabelled returns the labelled objects that are not in before.
+func (e *sharkEnv) newLabelled(t *testing.T, before []string) []string {
+	t.Helper()
+	var out []string
+	for _, o := range e.labelledObjects(t, "") {
+		if !slices.Contains(before, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// waitNoLabelled waits until no object of session id is left.
+func (e *sharkEnv) waitNoLabelled(t *testing.T, id string, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	var left []string
 	for time.Since(start) < timeout {
-		if left = e.labelledObjects(t); len(left) == 0 {
+		if left = e.labelledObjects(t, id); len(left) == 0 {
 			return time.Since(start)
 		}
 		time.Sleep(time.Second)

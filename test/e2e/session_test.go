@@ -61,7 +61,7 @@ func (e *sharkEnv) testPreflight(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			// The last --kubeconfig wins: the limited one for the RBAC case.
+			before := e.labelledObjects(t, "")
 			_, stderr, code := e.run(t, 2*time.Minute, tt.args...)
 			lines := strings.Split(strings.TrimSpace(stderr), "\n")
 			last := lines[len(lines)-1]
@@ -71,18 +71,18 @@ func (e *sharkEnv) testPreflight(t *testing.T) {
 			if tt.name == "image cannot be pulled" && time.Since(start) > 45*time.Second {
 				t.Errorf("the pull failure took %s to report, want within 30s (+ cleanup)", time.Since(start))
 			}
-			if left := e.labelledObjects(t); len(left) > 0 {
+			if left := e.newLabelled(t, before); len(left) > 0 {
 				t.Errorf("left behind: %v", left)
-				e.cleanAll(t)
 			}
 		})
 	}
 	t.Run("dry run", func(t *testing.T) {
+		before := e.labelledObjects(t, "")
 		_, stderr, code := e.run(t, time.Minute, "tap", "-n", e.ns, "web", "--dry-run")
 		if code != 0 || !strings.Contains(stderr, e.ns+"/web-1 on "+e.node(2)) {
 			t.Errorf("exit %d, stderr:\n%s\nwant the matching pod web-1 listed", code, stderr)
 		}
-		if left := e.labelledObjects(t); len(left) > 0 {
+		if left := e.newLabelled(t, before); len(left) > 0 {
 			t.Errorf("--dry-run created %v", left)
 		}
 	})
@@ -99,11 +99,12 @@ func (e *sharkEnv) testPreflight(t *testing.T) {
 				e.c.kubectl(t, "uncordon", n)
 			}
 		}()
+		before := e.labelledObjects(t, "")
 		_, stderr, code := e.run(t, time.Minute, "tap", "-n", e.ns)
 		if code != 1 || !strings.Contains(stderr, "no schedulable") && !strings.Contains(stderr, "none of the") {
 			t.Errorf("exit %d, stderr:\n%s\nwant the nodes refused", code, stderr)
 		}
-		if left := e.labelledObjects(t); len(left) > 0 {
+		if left := e.newLabelled(t, before); len(left) > 0 {
 			t.Errorf("left behind: %v", left)
 		}
 	})
@@ -175,6 +176,7 @@ func (e *sharkEnv) testTapLive(t *testing.T) {
 	p := e.start(t, "tap", "-n", e.ns, "web", "-o", "json")
 	m := p.waitStderr(t, sessionLine, 30*time.Second)
 	id, sessNS := m[1], m[2]
+	t.Logf("session %s", id)
 	steady := func(pod string) func(entry.Entry) bool {
 		return func(x entry.Entry) bool {
 			return x.Proto == "http" && x.Path == "/steady" && x.Status == "200" &&
@@ -203,7 +205,7 @@ func (e *sharkEnv) testTapLive(t *testing.T) {
 	if code := p.interrupt(t, 45*time.Second); code != 0 {
 		t.Errorf("Ctrl-C: exit %d, want 0; stderr:\n%s", code, p.Stderr())
 	}
-	took := e.waitNoLabelled(t, 30*time.Second)
+	took := e.waitNoLabelled(t, id, 30*time.Second)
 	t.Logf("Ctrl-C: every labelled object gone %.1fs after the plugin exited", took.Seconds())
 	e.c.kubectl(t, "-n", e.ns, "delete", "pod", "web-2", "--wait=false")
 }
@@ -286,9 +288,12 @@ func (e *sharkEnv) testPcapMatchesTap(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("pcap --session: exit %d: %s", code, stderr)
 	}
-	requests := tsharkCount(t, out, `http.request && http.request.uri == "/counted"`)
+	// Retransmitted segments are frames of their own: count requests once.
+	requests := tsharkCount(t, out, `http.request && http.request.uri == "/counted" && !tcp.analysis.retransmission`)
 	if requests != len(tapped) || requests != n {
-		t.Errorf("pcap has %d requests to /counted, tap showed %d, the client made %d", requests, len(tapped), n)
+		keep := filepath.Join(os.TempDir(), "shark-e2e-"+id+".pcapng")
+		exec.Command("cp", out, keep).Run()
+		t.Errorf("pcap has %d requests to /counted, tap showed %d, the client made %d (capture kept in %s)", requests, len(tapped), n, keep)
 	}
 	ifaces, _ := exec.Command("tshark", "-r", out, "-T", "fields", "-e", "frame.interface_name").Output()
 	if !strings.Contains(string(ifaces), e.ns+"/web-1") {
@@ -308,7 +313,7 @@ func (e *sharkEnv) testPcapMatchesTap(t *testing.T) {
 	if code := p.interrupt(t, 45*time.Second); code != 0 {
 		t.Errorf("tap exit %d", code)
 	}
-	e.waitNoLabelled(t, 30*time.Second)
+	e.waitNoLabelled(t, id, 30*time.Second)
 }
 
 func quoteAll(ss []string) []string {
@@ -459,28 +464,34 @@ func (e *sharkEnv) testUI(t *testing.T) {
 	if code := p.interrupt(t, 45*time.Second); code != 0 {
 		t.Errorf("ui exit %d; stderr:\n%s", code, p.Stderr())
 	}
-	e.waitNoLabelled(t, 30*time.Second)
+	id := sessionLine.FindStringSubmatch(p.Stderr())
+	if id == nil {
+		t.Fatalf("no session line in:\n%s", p.Stderr())
+	}
+	e.waitNoLabelled(t, id[1], 30*time.Second)
 }
 
 func (e *sharkEnv) testKilled(t *testing.T) {
 	const idle = 10 * time.Second
 	p := e.start(t, "tap", "-n", e.ns, "web", "--idle-timeout", idle.String())
+	id := p.waitStderr(t, sessionLine, 30*time.Second)[1]
 	p.waitStderr(t, regexp.MustCompile(`worker on \S+ is capturing`), 60*time.Second)
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
-	took := e.waitNoLabelled(t, idle+30*time.Second)
+	took := e.waitNoLabelled(t, id, idle+30*time.Second)
 	t.Logf("SIGKILL: everything gone %.1fs after the kill (idle timeout %s)", took.Seconds(), idle)
 
 	// A session left on purpose (a long idle timeout) is removed by clean.
 	p = e.start(t, "tap", "-n", e.ns, "web", "--idle-timeout", "10m")
+	id = p.waitStderr(t, sessionLine, 30*time.Second)[1]
 	p.waitStderr(t, regexp.MustCompile(`worker on \S+ is capturing`), 60*time.Second)
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
-	if left := e.labelledObjects(t); len(left) == 0 {
+	if left := e.labelledObjects(t, id); len(left) == 0 {
 		t.Fatal("the killed session left nothing to clean: the test proves nothing")
 	}
 	e.cleanAll(t)
-	if left := e.labelledObjects(t); len(left) > 0 {
+	if left := e.labelledObjects(t, id); len(left) > 0 {
 		t.Errorf("after clean --all --wait: %v", left)
 	}
 }
