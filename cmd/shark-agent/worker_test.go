@@ -157,3 +157,62 @@ func TestWorkerHubBadFlags(t *testing.T) {
 		t.Errorf("stdout: %q", out)
 	}
 }
+
+// TestWorkerPodArgs: the arguments pkg/session gives worker pods are valid
+// for this command, with the Secret mounted where the defaults look.
+func TestWorkerPodArgs(t *testing.T) {
+	opts := session.DefaultOptions()
+	opts.Image = "registry.example/shark-agent:test"
+	spec, err := session.NewSpec(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := spec.WorkerPod("node-a", "10.1.2.3", nil)
+	c := pod.Spec.Containers[0]
+	env := map[string]string{"NODE_NAME": "node-a", "POD_NAME": pod.Name}
+	for _, e := range c.Env {
+		if e.Value != "" {
+			env[e.Name] = e.Value
+		}
+	}
+	var mounted string
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == filepath.Dir(defaultCAFile) {
+			mounted = m.Name
+		}
+	}
+	if mounted == "" {
+		t.Fatalf("no volume mounted at %s: %+v", filepath.Dir(defaultCAFile), c.VolumeMounts)
+	}
+	args := make([]string, 0, len(c.Args))
+	for _, a := range c.Args[1:] { // [0] is the subcommand
+		for k, v := range env {
+			a = strings.ReplaceAll(a, "$("+k+")", v)
+		}
+		args = append(args, a)
+	}
+	// The Secret's files, here rather than under /etc/shark/tls.
+	dir := t.TempDir()
+	ca, tok := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "token")
+	os.WriteFile(ca, hubtest.NewPKI(t).CACert, 0o600)
+	os.WriteFile(tok, []byte("abc\n"), 0o600)
+	args = append(args, "--ca-file", ca, "--token-file", tok)
+
+	s, _, _ := streams()
+	o := NewWorkerOptions(s)
+	cmd := newCmdWorker(o)
+	if c.Args[0] != cmd.Name() {
+		t.Fatalf("subcommand %q, want %q", c.Args[0], cmd.Name())
+	}
+	if err := cmd.Flags().Parse(args); err != nil {
+		t.Fatalf("%q: %v", args, err)
+	}
+	t.Setenv("POD_NAME", pod.Name)
+	o.Complete(cmd, nil)
+	if err := o.Validate(); err != nil {
+		t.Fatalf("%q: %v", args, err)
+	}
+	if o.Hub != "10.1.2.3:8443" || o.Node != "node-a" || o.Name != pod.Name {
+		t.Errorf("hub %q node %q name %q", o.Hub, o.Node, o.Name)
+	}
+}
