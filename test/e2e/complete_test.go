@@ -15,10 +15,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestCompletion asks the plugin for completions as kubectl_complete-shark
-// does (`kubectl-shark __complete ...`), against the real API server, and
-// compares them with what kubectl itself lists.
-func TestCompletion(t *testing.T) {
+// TestCompletionAndVersion asks the plugin for completions as
+// kubectl_complete-shark does (`kubectl-shark __complete ...`), against the
+// real API server, and compares them with what kubectl itself lists; then
+// `kubectl shark version` finds a session hub of another version.
+func TestCompletionAndVersion(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the cluster creates interfaces, mounts and cgroups")
 	}
@@ -105,6 +106,27 @@ func TestCompletion(t *testing.T) {
 		sort.Strings(want)
 		if diff := cmp.Diff(want, complete("ui", "--context", "")); diff != "" {
 			t.Errorf("--context <TAB> (-kubectl +plugin):\n%s", diff)
+		}
+	})
+	t.Run("version", func(t *testing.T) {
+		// A hub of another version; it never starts (the image is not
+		// there), and a pending hub is a session all the same.
+		id := "v" + time.Now().Format("150405")[1:]
+		c.kubectl(t, "-n", ns, "run", "shark-hub", "--restart=Never", "--image-pull-policy=Never",
+			"--image=ghcr.io/kubectl-shark/shark-agent:v0.0.1",
+			"--labels=app.kubernetes.io/managed-by=kubectl-shark,app.kubernetes.io/component=hub,shark.io/session="+id)
+		cmd := exec.Command(plugin, "version", "--kubeconfig", kubeconfig)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("version: %v\n%s", err, stderr.String())
+		}
+		if want := "agent v0.0.1: session " + id + " (pod " + ns + "/shark-hub, "; !strings.Contains(string(out), want) {
+			t.Errorf("version printed %q, want a line with %q", out, want)
+		}
+		if want := "warning: session " + id + " runs agent v0.0.1 but this plugin is dev"; !strings.Contains(stderr.String(), want) {
+			t.Errorf("version warned %q, want %q", stderr.String(), want)
 		}
 	})
 }
