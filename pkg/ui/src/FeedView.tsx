@@ -4,7 +4,7 @@ import { endpointLabel, fmtBytes, fmtDuration, fmtTime, protoColor, statusClass 
 import type { Entry } from "./types";
 
 export const ROW_H = 22;
-const OVERSCAN = 8;
+const OVERSCAN = 4;
 
 export interface FeedViewProps {
   store: FeedStore;
@@ -13,51 +13,65 @@ export interface FeedViewProps {
   onSelect(e: Entry): void;
 }
 
+/** Where the user scrolled to, and how many rows had been evicted then:
+ * as more are evicted, the same entries move up by that many rows. */
+interface UserPos {
+  top: number;
+  evicted: number;
+}
+
 /**
  * FeedView is a virtual list: it renders only the rows in view, so its
- * cost per frame does not grow with the number of entries kept. Newest
+ * cost per redraw does not grow with the number of entries kept. Newest
  * entries are at the bottom; while scrolled to the bottom it follows
  * them; scrolled up, it stays on the same entries as old ones are evicted.
+ *
+ * It computes the scroll position instead of reading it back, so that a
+ * redraw costs one layout, and keys rows by their entry's sequence number,
+ * so that rows already shown are moved, not rewritten.
  */
 export function FeedView({ store, version, selected, onSelect }: FeedViewProps) {
   const ref = useRef<HTMLDivElement>(null);
-  const [view, setView] = useState({ top: 0, height: 600 });
-  const follow = useRef(true);
-  // Where following last put the list: a position above it means the
-  // user scrolled up, even before the scroll event says so.
-  const followedTo = useRef(0);
-  const seenEvicted = useRef(store.evicted);
+  const [height, setHeight] = useState(600);
+  const [user, setUser] = useState<UserPos | null>(null); // null: following
+  const setByUs = useRef(-1); // the scrollTop the last redraw set
 
   useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
-    const gone = store.evicted - seenEvicted.current;
-    seenEvicted.current = store.evicted;
-    if (follow.current && el.scrollTop < followedTo.current - 1) follow.current = false;
-    if (follow.current) {
-      el.scrollTop = el.scrollHeight;
-      followedTo.current = el.scrollTop;
-    } else if (gone > 0) el.scrollTop = Math.max(0, el.scrollTop - gone * ROW_H);
-    else if (gone < 0) el.scrollTop = 0; // cleared
-    if (el.scrollTop !== view.top || el.clientHeight !== view.height) {
-      setView({ top: el.scrollTop, height: el.clientHeight });
+    const ro = new ResizeObserver(() => setHeight(el.clientHeight));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+
+  const n = store.length;
+  const bottom = Math.max(0, n * ROW_H - height);
+  let top: number;
+  if (user === null || n === 0 || store.evicted < user.evicted) top = bottom;
+  else top = Math.min(bottom, Math.max(0, user.top - (store.evicted - user.evicted) * ROW_H));
+
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (el && Math.abs(el.scrollTop - top) >= 1) {
+      el.scrollTop = top;
+      setByUs.current = el.scrollTop;
     }
   });
 
   const onScroll = useCallback(() => {
     const el = ref.current;
-    if (!el) return;
-    follow.current = el.scrollTop + el.clientHeight >= el.scrollHeight - ROW_H / 2;
-    setView({ top: el.scrollTop, height: el.clientHeight });
-  }, []);
+    if (!el || Math.abs(el.scrollTop - setByUs.current) < 1) return; // ours
+    setByUs.current = -1;
+    const atBottom = el.scrollTop + el.clientHeight >= el.scrollHeight - ROW_H / 2;
+    setUser(atBottom ? null : { top: el.scrollTop, evicted: store.evicted });
+  }, [store]);
 
-  const n = store.length;
-  const first = Math.max(0, Math.floor(view.top / ROW_H) - OVERSCAN);
-  const last = Math.min(n, Math.ceil((view.top + view.height) / ROW_H) + OVERSCAN);
+  const first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
+  const last = Math.min(n, Math.ceil((top + height) / ROW_H) + OVERSCAN);
   const rows = [];
   for (let i = first; i < last; i++) {
     const e = store.at(i)!;
-    rows.push(<Row key={i - first} e={e} top={i * ROW_H} selected={e === selected} onSelect={onSelect} />);
+    rows.push(<Row key={store.evicted + i} e={e} top={i * ROW_H} selected={e === selected} onSelect={onSelect} />);
   }
   return (
     <div className="feed" data-testid="feed" data-version={version}>
@@ -76,11 +90,16 @@ export function FeedView({ store, version, selected, onSelect }: FeedViewProps) 
         ref={ref}
         onScroll={onScroll}
         onWheel={(ev) => {
-          if (ev.deltaY < 0) follow.current = false;
+          // Stop following at once, not a frame later when the scroll lands.
+          if (ev.deltaY < 0 && user === null && ref.current) setUser({ top: ref.current.scrollTop, evicted: store.evicted });
         }}
         data-testid="feed-body"
       >
-        <div style={{ height: n * ROW_H, position: "relative" }}>{rows}</div>
+        {/* The spacer gives the height; rows are placed against the
+            scroller itself, whose size does not change as entries come,
+            so that a redraw lays out only the rows that changed. */}
+        <div style={{ height: n * ROW_H }} />
+        {rows}
         {n === 0 && <div className="empty">Waiting for entries…</div>}
       </div>
     </div>

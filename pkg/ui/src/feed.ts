@@ -14,18 +14,38 @@ export interface DropCounts {
 export const DEFAULT_KEEP = 10_000;
 export const MAX_KEEP = 200_000;
 
-/** Runs fn at most once per frame; tests pass a synchronous one. */
+/** Runs fn later, once for any number of changes; tests pass a
+ * synchronous one. */
 export type Scheduler = (fn: () => void) => void;
 
-const frameScheduler: Scheduler = (fn) =>
-  typeof requestAnimationFrame === "function" ? requestAnimationFrame(() => fn()) : setTimeout(fn, 16);
+/** REDRAW_MS bounds how often the feed redraws: ten times a second is as
+ * fast as anyone reads a scrolling list, and it leaves the main thread
+ * free for input however fast entries come. */
+export const REDRAW_MS = 100;
+
+/** throttled runs fn on the first frame at least REDRAW_MS after its
+ * last run. */
+export function throttled(intervalMs = REDRAW_MS): Scheduler {
+  let last = 0;
+  return (fn) => {
+    const wait = Math.max(0, last + intervalMs - Date.now());
+    setTimeout(() => {
+      const run = () => {
+        last = Date.now();
+        fn();
+      };
+      if (typeof requestAnimationFrame === "function") requestAnimationFrame(run);
+      else run();
+    }, wait);
+  };
+}
 
 /**
  * FeedStore keeps the last N entries in a ring, the newest last. While
  * paused, new entries wait in a second ring (also the last N) and are
- * counted; resuming appends them. Listeners are told at most once per
- * frame, however fast entries come: rendering costs per frame, not per
- * entry.
+ * counted; resuming appends them. Listeners are told at most every
+ * REDRAW_MS, however fast entries come: rendering costs per redraw, not
+ * per entry.
  */
 export class FeedStore {
   private buf: (Entry | undefined)[];
@@ -47,7 +67,7 @@ export class FeedStore {
 
   constructor(
     private cap: number = DEFAULT_KEEP,
-    private schedule: Scheduler = frameScheduler,
+    private schedule: Scheduler = throttled(),
   ) {
     this.cap = clampKeep(cap);
     this.buf = new Array(this.cap);
