@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"syscall"
 	"time"
 
@@ -106,6 +107,13 @@ func (p *entryPrinter) Stats(s wire.SessionStats) {
 		p.workers, p.warned = map[string]wire.Stats{}, map[string]wire.Stats{}
 	}
 	for _, w := range s.Workers {
+		if _, seen := p.workers[w.Worker]; !seen {
+			methods := strings.Join(w.Capture, ", ")
+			if methods == "" {
+				methods = "unknown"
+			}
+			fmt.Fprintf(p.errOut, "shark: worker on %s connected, capturing with %s\n", w.Node, methods)
+		}
 		p.workers[w.Worker] = w
 	}
 	if time.Since(p.lastWarn) < 5*time.Second {

@@ -219,11 +219,12 @@ func (r *registry) sessionStats() wire.SessionStats {
 	st := wire.SessionStats{Workers: []wire.Stats{}, Hub: r.h.hubStats()}
 	st.Hub.Workers, st.Hub.Subscribers = len(r.workers), len(r.subs)
 	for _, w := range r.workers {
+		ws := wire.Stats{Node: w.node, Worker: w.name}
 		if s := w.stats.Load(); s != nil {
-			st.Workers = append(st.Workers, *s)
-		} else {
-			st.Workers = append(st.Workers, wire.Stats{Node: w.node, Worker: w.name})
+			ws = *s
 		}
+		ws.Capture = w.hello.Sources
+		st.Workers = append(st.Workers, ws)
 	}
 	slices.SortFunc(st.Workers, func(a, b wire.Stats) int { return strings.Compare(a.Worker, b.Worker) })
 	return st

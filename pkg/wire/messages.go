@@ -46,9 +46,12 @@ type Stats struct {
 	EntriesDropped uint64 `json:"entries_dropped"`
 	// Sources is the number of captures running now (one per pod network
 	// namespace), Targets the number of targets set.
-	Sources   int    `json:"sources"`
-	Targets   int    `json:"targets"`
-	HeapBytes uint64 `json:"heap_bytes,omitempty"`
+	Sources int `json:"sources"`
+	Targets int `json:"targets"`
+	// Capture names the capture methods the worker runs (af_packet,
+	// ebpf_tls): the hub copies them from the worker's hello.
+	Capture   []string `json:"capture,omitempty"`
+	HeapBytes uint64   `json:"heap_bytes,omitempty"`
 }
 
 // Target is one pod to capture.
