@@ -3,6 +3,7 @@
 #
 #   hack/ui.sh build   npm ci, type check, vite build, record the sources' hash
 #   hack/ui.sh test    vitest (unit), then playwright (browser, against hack/uireplay)
+#   hack/ui.sh deps    only install: Debian packages and node_modules
 #
 # npm's cache lives in .cache/npm, so that a second run needs no network.
 set -euo pipefail
@@ -24,6 +25,9 @@ install() {
 }
 
 case "${1:-}" in
+deps)
+	install
+	;;
 build)
 	install
 	(cd pkg/ui && npx tsc --noEmit && npx vite build)
@@ -37,7 +41,7 @@ test)
 	(cd pkg/ui && npx vitest run --config vitest.e2e.config.ts)
 	;;
 *)
-	echo "usage: hack/ui.sh build|test" >&2
+	echo "usage: hack/ui.sh build|test|deps" >&2
 	exit 2
 	;;
 esac

@@ -1,5 +1,5 @@
-import { describe, expect, test } from "vitest";
-import { DEFAULT_KEEP, FeedStore, MAX_KEEP, RateMeter, clampKeep } from "./feed";
+import { describe, expect, test, vi } from "vitest";
+import { DEFAULT_KEEP, FeedStore, MAX_KEEP, RateMeter, clampKeep, throttled } from "./feed";
 import { entries } from "./testentries";
 
 const sync = (fn: () => void) => fn();
@@ -113,4 +113,23 @@ test("RateMeter averages the last full seconds", () => {
   expect(m.rate()).toBe((100 + 200) / 4);
   now += 10_000; // silence clears the window
   expect(m.rate()).toBe(0);
+});
+
+test("throttled runs at most every interval, on a frame", async () => {
+  vi.useFakeTimers();
+  try {
+    const runs: number[] = [];
+    const schedule = throttled(100);
+    schedule(() => runs.push(Date.now()));
+    await vi.advanceTimersByTimeAsync(20);
+    expect(runs).toHaveLength(1);
+    schedule(() => runs.push(Date.now()));
+    await vi.advanceTimersByTimeAsync(50);
+    expect(runs).toHaveLength(1); // not yet 100 ms since the last run
+    await vi.advanceTimersByTimeAsync(100);
+    expect(runs).toHaveLength(2);
+    expect(runs[1] - runs[0]).toBeGreaterThanOrEqual(100);
+  } finally {
+    vi.useRealTimers();
+  }
 });
