@@ -104,10 +104,22 @@ func (r *lineRenderer) endpoint(dst []byte, p *entry.Endpoint) []byte {
 	return pad(r.close(dst, color), n, endpointWidth)
 }
 
-// appendEndpointText appends namespace/pod:port when the pod is known, and
-// ip:port otherwise.
+// appendEndpointText appends namespace/pod:port when the pod is known,
+// namespace/svc/name:port for a Service's address, node/name:port for a
+// node's, and ip:port otherwise.
 func appendEndpointText(dst []byte, p *entry.Endpoint) []byte {
-	if p.Pod == "" {
+	switch {
+	case p.Pod != "":
+	case p.Service != "":
+		if p.Namespace != "" {
+			dst = append(appendSafe(dst, p.Namespace, maxPathText), '/')
+		}
+		dst = appendSafe(append(dst, "svc/"...), p.Service, maxPathText)
+		return strconv.AppendInt(append(dst, ':'), int64(p.Port), 10)
+	case p.Node != "" && p.Namespace == "":
+		dst = appendSafe(append(dst, "node/"...), p.Node, maxPathText)
+		return strconv.AppendInt(append(dst, ':'), int64(p.Port), 10)
+	default:
 		return appendHostPort(dst, p.IP, p.Port)
 	}
 	if p.Namespace != "" {
