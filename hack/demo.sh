@@ -115,8 +115,10 @@ deploy() {
 	load_images
 	step "deploying manifests/demo into the namespace $NS"
 	secrets
+	local existing
+	existing=$(kc -n "$NS" get deployments -o name)
 	kc apply -f manifests/demo/
-	restart_if_rebuilt
+	restart_if_rebuilt "$existing"
 	step "waiting for the rollout"
 	local d
 	for d in $(kc -n "$NS" get deployments -o name); do
@@ -125,13 +127,15 @@ deploy() {
 	kc -n "$NS" get pods -o wide
 }
 
-# restart_if_rebuilt restarts the demo when an image changed since the last
-# deploy: the tags stay :dev, so Kubernetes would keep the old pods.
+# restart_if_rebuilt EXISTING restarts the demo when an image changed since
+# the last deploy: the tags stay :dev, so Kubernetes would keep the old pods.
+# EXISTING lists the Deployments there were before the apply; new ones start
+# with the new images anyway.
 restart_if_rebuilt() {
 	local sums=.cache/demo/images.sha256 now
 	mkdir -p .cache/demo
 	now=$(sha256sum "$DIST"/*.tar)
-	if [ -f "$sums" ] && [ "$now" != "$(cat "$sums")" ]; then
+	if [ -n "$1" ] && [ -f "$sums" ] && [ "$now" != "$(cat "$sums")" ]; then
 		step "images changed since the last deploy: restarting the demo's pods"
 		kc -n "$NS" rollout restart deployment
 	fi
