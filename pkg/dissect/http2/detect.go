@@ -51,10 +51,31 @@ func Detect(data []byte) (v dissect.Verdict, fromClient bool) {
 		}
 		return dissect.Yes, r == roleRequest
 	}
+	if r := loneHeaders(data); r != roleUnknown {
+		return dissect.Yes, r == roleRequest
+	}
 	if mayStartFrames(data) {
 		return dissect.Maybe, false
 	}
 	return dissect.No, false
+}
+
+// loneHeaders judges data that is exactly one whole HEADERS frame, as a
+// request or response alone in its segment is: its header block must open
+// with a pseudo-header from the static table (:method GET, :status 200, ...).
+// Without this, a capture that began between exchanges, where each side
+// sends one frame before the other answers, stayed undecided until the
+// connection handler gave up on it.
+func loneHeaders(data []byte) role {
+	if len(data) < frameHeaderLen {
+		return roleUnknown
+	}
+	h := parseFrameHeader(data)
+	if h.typ != frameHeaders || !h.has(flagEndHeaders) || !h.plausible() ||
+		frameHeaderLen+int(h.length) != len(data) {
+		return roleUnknown
+	}
+	return headersRole(h, data[frameHeaderLen:])
 }
 
 // findSync returns the first offset, among the first scan, from which at

@@ -1,10 +1,15 @@
 package http2
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
+	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 	"golang.org/x/net/http2"
 )
 
@@ -23,6 +28,9 @@ func TestDetect(t *testing.T) {
 	pushed := srv.headers(2, false, ":status", "200").data(2, true, []byte("x")).take()
 	unclear := srv.data(7, false, []byte("abc")).data(7, false, []byte("def")).take()
 	onlySettings := newFrames().settings().take()
+	loneRequest := cli.headers(9, true, ":method", "GET", ":scheme", "http", ":path", "/api/items/42", ":authority", "x").take()
+	loneResponse := srv.headers(9, false, ":status", "200", "content-length", "62").take()
+	loneUnclear := srv.headers(9, false, "content-type", "text/plain").take()
 
 	tls := []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99}
 	tests := []struct {
@@ -39,6 +47,10 @@ func TestDetect(t *testing.T) {
 		{"requests mid-connection", request, dissect.Yes, true},
 		{"responses mid-connection", response, dissect.Yes, false},
 		{"push stream", pushed, dissect.Yes, false},
+		{"a request alone in its segment", loneRequest, dissect.Yes, true},
+		{"a response alone in its segment", loneResponse, dissect.Yes, false},
+		{"a lone header block that does not tell", loneUnclear, dissect.Maybe, false},
+		{"a lone request cut short", loneRequest[:len(loneRequest)-1], dissect.Maybe, false},
 		{"frames that do not tell", unclear, dissect.Yes, false},
 		{"starts mid-frame", append([]byte{0x13, 0x37, 0x00, 0x42, 0x99}, request...), dissect.Yes, true},
 		{"HTTP/1.1", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), dissect.No, false},
@@ -109,5 +121,42 @@ func BenchmarkDetect(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Detect(buf)
+	}
+}
+
+// TestMidstreamOneFrameEachWay: a capture that begins between exchanges,
+// on a port HTTP/2 does not list, where each request and each response
+// comes alone in its segment before the other side sends more, is HTTP/2
+// (it was summarised as unknown TCP).
+func TestMidstreamOneFrameEachWay(t *testing.T) {
+	cli, srv := newFrames(), newFrames()
+	reg := dissect.NewRegistry(dissect.DefaultOptions(), Protocol())
+	out := &collector{}
+	h := reg.NewConn(dissect.FlowInfo{
+		Transport: "tcp",
+		A:         netip.MustParseAddrPort("127.0.0.1:52938"),
+		B:         netip.MustParseAddrPort("127.0.0.1:8082"),
+		ID:        "f1",
+	}, out, nil)
+	ts := time.Unix(1700000000, 0)
+	paths := []string{"/api/items/42", "/api/items", "/healthz"}
+	for i, path := range paths {
+		id := uint32(9 + 2*i)
+		h.Data(true, cli.headers(id, true, ":method", "GET", ":scheme", "http", ":path", path, ":authority", "127.0.0.1:8082").take(), ts)
+		h.Data(false, srv.headers(id, false, ":status", "200", "content-length", "2").take(), ts)
+		h.Data(false, srv.data(id, true, []byte("ok")).take(), ts)
+		ts = ts.Add(time.Millisecond)
+	}
+	h.End(ts, "fin")
+	if h.Proto() != entry.ProtoHTTP2 {
+		t.Fatalf("proto %q, want http2", h.Proto())
+	}
+	var got []string
+	for _, e := range out.entries {
+		got = append(got, fmt.Sprintf("%s %s %s :%d", e.Method, e.Path, e.Status, e.Src.Port))
+	}
+	want := []string{"GET /api/items/42 200 :52938", "GET /api/items 200 :52938", "GET /healthz 200 :52938"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("entries (-want +got):\n%s", diff)
 	}
 }
