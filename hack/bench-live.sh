@@ -146,6 +146,7 @@ run() {
 
 results=$WORK/results
 : >"$results"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 modes=(none shark tcpdump)
 for round in $(seq "$ROUNDS"); do
 	for what in wrk iperf3; do
@@ -161,6 +162,7 @@ done
 
 # Medians per (load, capture). The slowdown is taken per round, against the
 # uncaptured run of the same round, then the median of those.
+echo "load average: $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after (the machine is shared)"
 python3 - "$results" "$DURATION" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]

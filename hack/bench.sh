@@ -3,11 +3,19 @@
 # committed) a mixed capture of real traffic of at least BENCH_MB megabytes,
 # then runs us, tshark and tcpdump on it in the same run and prints wall time,
 # MB/s, entries/s, peak RSS and the ratios. Medians of BENCH_RUNS runs.
+#
+# SHARK names the binary measured (default bin/kubectl-shark); SHARK_BASE,
+# if set, is a second one (an older build) measured in the same run, runs
+# interleaved, so that a speed-up is judged under the same load. PROTO=0
+# skips the per-protocol tables. The load average is printed before and
+# after: the machines are shared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mb=${BENCH_MB:-220}
 runs=${BENCH_RUNS:-3}
 file=${BENCH_FILE:-.cache/bench/mixed-${mb}MB.pcap}
+shark=${SHARK:-bin/kubectl-shark}
+base=${SHARK_BASE:-}
 mkdir -p "$(dirname "$file")"
 if [ ! -s "$file" ]; then
 	echo "recording a ${mb} MB capture of real traffic into $file (once)..."
@@ -17,24 +25,44 @@ size=$(stat -c %s "$file")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# measure NAME CMD...: runs CMD $runs times; prints "wall_s rss_kb cpu_s"
-# medians. CPU seconds (user+sys) are shown too: on a shared, busy machine
-# wall time punishes the multi-threaded tool most.
+# measure_once NAME CMD...: runs CMD once, adding "wall_s rss_kb user_s sys_s"
+# to NAME's timings.
+measure_once() {
+	local name=$1; shift
+	/usr/bin/time -f '%e %M %U %S' -o "$tmp/$name.t" "$@" >/dev/null 2>"$tmp/$name.err" || {
+		echo "$name failed:"; cat "$tmp/$name.err"; exit 1; }
+	cat "$tmp/$name.t" >>"$tmp/$name.times"
+}
+
+# median NAME: prints "wall_s rss_kb cpu_s", the run of median wall time.
+# CPU seconds (user+sys) are shown too: on a shared, busy machine wall time
+# punishes the multi-threaded tool most.
+median() {
+	sort -n "$tmp/$1.times" | awk -v n="$runs" 'NR==int((n+1)/2){print $1, $2, $3+$4}'
+}
+
+# measure NAME CMD...: runs CMD $runs times; prints its medians.
 measure() {
 	local name=$1; shift
 	: >"$tmp/$name.times"
-	for _ in $(seq "$runs"); do
-		/usr/bin/time -f '%e %M %U %S' -o "$tmp/$name.t" "$@" >/dev/null 2>"$tmp/$name.err" || {
-			echo "$name failed:"; cat "$tmp/$name.err"; exit 1; }
-		cat "$tmp/$name.t" >>"$tmp/$name.times"
-	done
-	sort -n "$tmp/$name.times" | awk -v n="$runs" 'NR==int((n+1)/2){print $1, $2, $3+$4}'
+	for _ in $(seq "$runs"); do measure_once "$name" "$@"; done
+	median "$name"
 }
 
-read -r ours_s ours_kb ours_cpu < <(measure ours bin/kubectl-shark tap --read "$file" -o json)
-entries=$(bin/kubectl-shark tap --read "$file" -o json | wc -l)
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+echo "load average before: $(loadavg)"
+: >"$tmp/ours.times"
+: >"$tmp/base.times"
+for _ in $(seq "$runs"); do
+	measure_once ours "$shark" tap --read "$file" -o json
+	[ -z "$base" ] || measure_once base "$base" tap --read "$file" -o json
+done
+read -r ours_s ours_kb ours_cpu < <(median ours)
+[ -z "$base" ] || read -r base_s base_kb base_cpu < <(median base)
+entries=$("$shark" tap --read "$file" -o json | wc -l)
 read -r tshark_s tshark_kb tshark_cpu < <(measure tshark tshark -r "$file" -q -z io,stat,0)
 read -r tcpdump_s tcpdump_kb tcpdump_cpu < <(measure tcpdump tcpdump -r "$file" -w /dev/null)
+echo "load average after:  $(loadavg)"
 
 awk -v size="$size" -v entries="$entries" \
 	-v os="$ours_s" -v ok="$ours_kb" -v ts="$tshark_s" -v tk="$tshark_kb" -v ds="$tcpdump_s" -v dk="$tcpdump_kb" \
@@ -50,6 +78,15 @@ BEGIN {
 	printf "time vs tcpdump -r:   %.2fx (goal <= 3x)\n", (ds>0 ? os/ds : 0)
 	printf "peak RSS:             %.1f MiB (goal <= 128 MiB)\n", ok/1024
 }'
+if [ -n "$base" ]; then
+	awk -v size="$size" -v entries="$entries" -v os="$ours_s" -v oc="$ours_cpu" \
+		-v bs="$base_s" -v bk="$base_kb" -v bc="$base_cpu" -v ts="$tshark_s" -v ds="$tcpdump_s" '
+	BEGIN {
+		printf "\n%-36s %8.2f %8.2f %8.0f %10.0f %10.1f\n", "SHARK_BASE (same run)", bs, bc, (bs>0?size/1e6/bs:0), (bs>0?entries/bs:0), bk/1024
+		printf "base: %.1fx tshark, %.2fx tcpdump -r; speed-up %.2fx wall, %.2fx CPU\n", (bs>0?ts/bs:0), (ds>0?bs/ds:0), (os>0?bs/os:0), (oc>0?bc/oc:0)
+	}'
+fi
+[ "${PROTO:-1}" = 0 ] && exit 0
 
 # Per protocol: each capture of testdata/ repeated (copies 1000 s apart, so
 # connections of one copy time out before the next starts) to ~PROTO_MB.
@@ -74,8 +111,8 @@ for f in testdata/{http1,h2c,grpc,dns,redis,kafka,amqp,postgres,mysql,graphql,we
 		done
 		mv "$tmp/cur.pcap" "$big"
 	fi
-	n=$(bin/kubectl-shark tap --read "$big" -o json | wc -l)
-	read -r o_s _ o_cpu < <(measure "p-$name" bin/kubectl-shark tap --read "$big" -o json)
+	n=$("$shark" tap --read "$big" -o json | wc -l)
+	read -r o_s _ o_cpu < <(measure "p-$name" "$shark" tap --read "$big" -o json)
 	read -r t_s _ t_cpu < <(measure "t-$name" tshark -r "$big" -q -z io,stat,0)
 	awk -v name="$name" -v size="$(stat -c %s "$big")" -v n="$n" -v os="$o_s" -v ts="$t_s" 'BEGIN {
 		printf "%-12s %8.1f %9d %12.0f %10.2f %10.2f %7.1fx\n", name, size/1e6, n, (os>0?n/os:0), os, ts, (os>0?ts/os:0) }'
@@ -86,8 +123,8 @@ all=$pdir/all-protocols.pcap
 if [ ! -s "$all" ]; then
 	mergecap -F pcap -w "$all" "$pdir"/{http1,h2c,grpc,dns,redis,kafka,amqp,postgres,mysql,graphql,websocket,tls}.pcap
 fi
-n=$(bin/kubectl-shark tap --read "$all" -o json | wc -l)
-read -r o_s o_kb o_cpu < <(measure all-ours bin/kubectl-shark tap --read "$all" -o json)
+n=$("$shark" tap --read "$all" -o json | wc -l)
+read -r o_s o_kb o_cpu < <(measure all-ours "$shark" tap --read "$all" -o json)
 read -r t_s t_kb t_cpu < <(measure all-tshark tshark -r "$all" -q -z io,stat,0)
 awk -v size="$(stat -c %s "$all")" -v n="$n" -v os="$o_s" -v ts="$t_s" -v ok="$o_kb" -v tk="$t_kb" 'BEGIN {
 	printf "%-12s %8.1f %9d %12.0f %10.2f %10.2f %7.1fx   (RSS %.0f vs %.0f MiB)\n", "all merged", size/1e6, n, (os>0?n/os:0), os, ts, (os>0?ts/os:0), ok/1024, tk/1024 }'
