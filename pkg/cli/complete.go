@@ -203,7 +203,16 @@ func (c *completer) namespaces(cmd *cobra.Command, _ []string, toComplete string
 			names = []string{ns}
 		}
 	}
-	return withPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
+	// -n takes a comma-separated list: complete its last element.
+	done, partial := "", toComplete
+	if i := strings.LastIndexByte(toComplete, ','); i >= 0 {
+		done, partial = toComplete[:i+1], toComplete[i+1:]
+	}
+	out := withPrefix(names, partial)
+	for i := range out {
+		out[i] = done + out[i]
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 func (c *completer) namespaceNames(cmd *cobra.Command) ([]string, error) {

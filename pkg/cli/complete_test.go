@@ -147,6 +147,7 @@ func TestCompletions(t *testing.T) {
 		{"one regex only", []string{"tap", "front", ""}, nil},
 		{"namespaces", []string{"tap", "-n", ""}, []string{"kube-system", "payments", "shark-abc123", "shop"}},
 		{"namespaces by prefix", []string{"tap", "--namespace", "sh"}, []string{"shark-abc123", "shop"}},
+		{"last namespace of a list", []string{"pcap", "-n", "shop,pa"}, []string{"shop,payments"}},
 		{"shark namespace", []string{"tap", "--shark-namespace", "p"}, []string{"payments"}},
 		{"contexts", []string{"tap", "--context", ""}, []string{"dev", "prod", "prod-admin"}},
 		{"contexts by prefix", []string{"clean", "--context", "pr"}, []string{"prod", "prod-admin"}},
