@@ -133,6 +133,7 @@ func (w *Worker) attach(wt want) error {
 	}
 	copts := w.opts.Capture
 	copts.Interface = wt.target.Interface
+	copts.RingSize = w.ringSize()
 	h, err := afpacket.Open(ns, copts)
 	if err != nil {
 		return err
@@ -254,4 +255,13 @@ func (w *Worker) runSinks() {
 		}
 		b.release()
 	}
+}
+
+// ringSize is the ring of the next capture (see ringShare).
+func (w *Worker) ringSize() int {
+	w.cmu.Lock()
+	n := len(w.caps)
+	w.cmu.Unlock()
+	c := w.opts.Capture
+	return ringShare(w.opts.RingBudget, n, c.RingSize, c.BlockSize)
 }

@@ -80,6 +80,10 @@ type Options struct {
 	Shards int
 	// Assemble bounds reassembly; zero values are derived from MaxMemory.
 	Assemble assemble.Options
+	// RingBudget bounds the kernel rings of all captures together: each
+	// new capture gets an equal share, between minRing and
+	// Capture.RingSize. 0 means a quarter of MaxMemory, within 16–128 MiB.
+	RingBudget int
 	// Logf receives one-line notices (attach, detach, drops); nil drops them.
 	Logf func(format string, args ...any)
 	// TLS adds the eBPF tracer's TLS plaintext of the targets' processes
@@ -115,6 +119,12 @@ func (o Options) withDefaults() Options {
 		o.Logf = func(string, ...any) {}
 	}
 	o.Capture = o.Capture.WithDefaults()
+	if o.RingBudget <= 0 {
+		o.RingBudget = 128 << 20
+		if o.MaxMemory > 0 {
+			o.RingBudget = int(min(128<<20, max(o.MaxMemory/4, 16<<20)))
+		}
+	}
 	if o.MaxMemory > 0 && o.Assemble == (assemble.Options{}) {
 		// Reassembly buffers and flow state get half the budget.
 		shards := int64(o.Shards)
