@@ -78,6 +78,10 @@ func (c *hubConn) serve() error {
 	var pump sync.WaitGroup
 	pump.Go(c.writePump)
 	c.fail(c.readLoop())
+	// The read loop ends on a dead connection, or after the write pump
+	// said goodbye; a pump stuck in a write to a hub that went away would
+	// wait for its deadline: closing unblocks it.
+	c.ws.Close()
 	pump.Wait()
 	c.l.connected.Store(false)
 	c.running.Wait()

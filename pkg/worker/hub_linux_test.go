@@ -426,7 +426,7 @@ func TestHubLinkStats(t *testing.T) {
 	got := ss.Workers[0]
 	got.Time = time.Time{}
 	want := wire.Stats{Node: "node-1", Worker: "worker-1", Packets: 1234, Bytes: 56789, KernelDrops: 3,
-		Entries: 42, EntriesDropped: 7, Sources: 2, Targets: 3}
+		Entries: 42, EntriesDropped: 7, Sources: 2, Targets: 3, Capture: []string{entry.SourceAFPacket}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 	"github.com/kubectl-shark/kubectl-shark/pkg/hub/hubtest"
+	"github.com/kubectl-shark/kubectl-shark/pkg/render"
 	"github.com/kubectl-shark/kubectl-shark/pkg/wire"
 )
 
@@ -358,7 +359,7 @@ func FuzzHubMessage(f *testing.F) {
 func TestHubLinkKeepalive(t *testing.T) {
 	readWait, pingPeriod := hubReadWait, hubPingPeriod
 	t.Cleanup(func() { hubReadWait, hubPingPeriod = readWait, pingPeriod })
-	hubReadWait, hubPingPeriod = 400*time.Millisecond, 50*time.Millisecond
+	hubReadWait, hubPingPeriod = 3*time.Second, 50*time.Millisecond
 
 	pki := hubtest.NewPKI(t)
 	stall := make(chan struct{})
@@ -375,6 +376,8 @@ func TestHubLinkKeepalive(t *testing.T) {
 		}
 		b, _ := wire.Marshal(wire.TypeTargets, wire.Targets{Targets: []wire.Target{}})
 		ws.WriteMessage(websocket.TextMessage, b)
+		b, _ = wire.Marshal(wire.TypeFilter, wire.Filter{Expr: ""})
+		ws.WriteMessage(websocket.TextMessage, b)
 		accepted.Add(1)
 		<-stall
 	}))
@@ -383,16 +386,34 @@ func TestHubLinkKeepalive(t *testing.T) {
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(stall) })
 
-	l, logs := newTestLink(t, srv.Listener.Addr().String(), pki.CACert, "tok", nil)
+	l, logs := newTestLink(t, srv.Listener.Addr().String(), pki.CACert, "tok", func(o *HubOptions) { o.Queue = 2 })
 	runLink(t, l, &fakeHubWorker{})
 	waitConnected(t, l, 1)
 	start := time.Now()
-	waitFor(t, 5*time.Second, "the silent hub dropped", func() bool { return logs.count("lost the hub") == 1 })
-	if took := time.Since(start); took < hubReadWait/2 {
+	waitFilter(t, l, "")
+
+	// The hub reads nothing: once the socket's buffers and the queue are
+	// full, entries are dropped, and adding them never waits (else this
+	// would last until the read wait ends the connection).
+	const n = 100 // of 100 KiB each: 10 MiB
+	js := render.AppendJSON(nil, bigEntry(100<<10))
+	for range n {
+		l.add(js)
+	}
+	if st := l.Stats(); st.Connects != 1 || !st.Connected {
+		t.Errorf("%+v after %v: adding entries waited for the connection to end", st, time.Since(start))
+	}
+	if st := l.Stats(); st.Dropped == 0 {
+		t.Errorf("%+v: nothing dropped for a hub that reads nothing", st)
+	}
+	waitFor(t, 10*time.Second, "the silent hub dropped", func() bool { return logs.count("lost the hub") == 1 })
+	if took := time.Since(start); took < hubReadWait*3/4 {
 		t.Errorf("dropped the hub after %v, before the read wait of %v", took, hubReadWait)
 	}
 	if n := logs.count("i/o timeout"); n != 1 {
 		t.Errorf("log %q, want the read timeout", logs.all())
 	}
 	waitFor(t, 5*time.Second, "a new connection", func() bool { return accepted.Load() == 2 })
+	// Every entry is accounted for: sent (to either connection) or dropped.
+	waitFor(t, 5*time.Second, "every entry sent or dropped", func() bool { st := l.Stats(); return st.Sent+st.Dropped == n })
 }
