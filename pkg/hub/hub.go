@@ -202,8 +202,12 @@ type server struct {
 	lastBeat atomic.Int64
 
 	in, out, dropped atomic.Uint64
-	nextID           atomic.Uint64
-	pcapSlots        chan struct{}
+	// duplicates are second copies of exchanges seen on both sides of a
+	// Service's NAT (see natDedup), not passed on.
+	duplicates atomic.Uint64
+	dedup      *natDedup
+	nextID     atomic.Uint64
+	pcapSlots  chan struct{}
 
 	// conns counts the goroutines of connections, so Run waits for them.
 	conns sync.WaitGroup
@@ -245,6 +249,7 @@ func newServer(opts Options) (*server, error) {
 		ops:       make(chan func(*registry)),
 		stopped:   make(chan struct{}),
 		pcapSlots: make(chan struct{}, opts.MaxPcapExports),
+		dedup:     newNATDedup(),
 	}
 	h.subs.Store(&[]*subscriber{})
 	h.workers.Store(&[]*workerConn{})
@@ -422,5 +427,6 @@ func (h *server) newID(prefix string) string {
 // hubStats returns the hub's counters; the registry fills in the counts
 // of connections.
 func (h *server) hubStats() wire.HubStats {
-	return wire.HubStats{EntriesIn: h.in.Load(), EntriesOut: h.out.Load(), Dropped: h.dropped.Load()}
+	return wire.HubStats{EntriesIn: h.in.Load(), EntriesOut: h.out.Load(), Dropped: h.dropped.Load(),
+		Duplicates: h.duplicates.Load()}
 }

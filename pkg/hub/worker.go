@@ -269,9 +269,14 @@ func (h *server) fanout(w *workerConn, es []entry.Entry) {
 		return
 	}
 	m := *h.ipmap.Load()
-	var out uint64
+	var out, dups uint64
+	now := time.Now()
 	for i := range es {
 		e := &es[i]
+		if h.dedup.duplicate(e, now) {
+			dups++
+			continue
+		}
 		wire.Enrich(e, m)
 		var msg []byte
 		for _, s := range subs {
@@ -287,6 +292,7 @@ func (h *server) fanout(w *workerConn, es []entry.Entry) {
 		}
 	}
 	h.out.Add(out)
+	h.duplicates.Add(dups)
 }
 
 // entryPrefix starts the envelope of an entry message.

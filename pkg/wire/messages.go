@@ -99,9 +99,12 @@ type HubStats struct {
 	// EntriesIn came from workers; EntriesOut were queued to subscribers
 	// (an entry queued to two subscribers counts twice); Dropped did not
 	// fit a subscriber's queue.
-	EntriesIn   uint64 `json:"entries_in"`
-	EntriesOut  uint64 `json:"entries_out"`
-	Dropped     uint64 `json:"dropped"`
+	EntriesIn  uint64 `json:"entries_in"`
+	EntriesOut uint64 `json:"entries_out"`
+	Dropped    uint64 `json:"dropped"`
+	// Duplicates are the second copies of exchanges captured on both
+	// sides of a Service's NAT, merged away.
+	Duplicates  uint64 `json:"duplicates"`
 	Workers     int    `json:"workers"`
 	Subscribers int    `json:"subscribers"`
 }
