@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -31,6 +32,10 @@ func catalogSeed() []*pb.Item {
 		{Sku: "sku-42", Name: "grinder", Category: "coffee", PriceCents: 12900, Stock: 30, Tags: []string{"electric"}},
 	}
 }
+
+// reconnectEvery is how often the demo's long-lived HTTP/2 connections start
+// over (see runCatalog and runFront).
+const reconnectEvery = 30 * time.Second
 
 // restockEvery puts the stock back to the seed, so a long demo keeps
 // succeeding checkouts instead of running dry.
@@ -118,7 +123,11 @@ func runCatalog(ctx context.Context, args []string) error {
 		return err
 	}
 	cat := newCatalog()
-	srv := grpc.NewServer()
+	// Clients reconnect every half minute: a tap that starts in the middle of
+	// a connection misses its HPACK table and shows no paths until then.
+	srv := grpc.NewServer(grpc.KeepaliveParams(keepalive.ServerParameters{
+		MaxConnectionAge: reconnectEvery, MaxConnectionAgeGrace: 10 * time.Second,
+	}))
 	pb.RegisterCatalogServer(srv, cat)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)

@@ -54,6 +54,12 @@ func runFront(ctx context.Context, args []string) error {
 		return err
 	}
 	f := &front{catalog: pb.NewCatalogClient(cc), cart: h2cClient(), cartURL: *cartURL, secure: secure, secureURL: *secureURL}
+	// New connections now and then, as catalog's MaxConnectionAge does for
+	// gRPC: a tap joining later sees whole HPACK state and TLS handshakes.
+	go every(ctx, reconnectEvery, func() {
+		f.cart.CloseIdleConnections()
+		f.secure.CloseIdleConnections()
+	})
 	return listenAndServe(ctx, *addr, &http.Server{Handler: f.routes()})
 }
 
