@@ -102,7 +102,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { r.workerLoop(ctx) })
-	fmt.Fprintf(stdout, "Dashboard: http://%s/?token=%s\n", r.apiAddr, r.pki.token)
+	_, apiAddr := r.addrs()
+	fmt.Fprintf(stdout, "Dashboard: http://%s/?token=%s\n", apiAddr, r.pki.token)
 	fmt.Fprintf(stdout, "Control: http://%s\n", cl.Addr())
 	<-ctx.Done()
 	wg.Wait()
@@ -138,7 +139,7 @@ type replay struct {
 
 	apiAddr, workerAddr string
 
-	mu      sync.Mutex // guards cancel and done
+	mu      sync.Mutex // guards cancel, done and the addresses
 	cancel  context.CancelFunc
 	done    chan error
 	restart sync.Mutex // one restart at a time
@@ -192,16 +193,16 @@ func (r *replay) close() {
 // free ports, later ones reuse them, as a restarted hub pod keeps its
 // port-forward's target.
 func (r *replay) startHub() error {
-	wl, err := net.Listen("tcp", r.workerAddr)
+	workerAddr, apiAddr := r.addrs()
+	wl, err := net.Listen("tcp", workerAddr)
 	if err != nil {
 		return err
 	}
-	al, err := net.Listen("tcp", r.apiAddr)
+	al, err := net.Listen("tcp", apiAddr)
 	if err != nil {
 		wl.Close()
 		return err
 	}
-	r.workerAddr, r.apiAddr = wl.Addr().String(), al.Addr().String()
 	opts := hub.NewOptions()
 	opts.WorkerListener, opts.APIListener = wl, al
 	opts.Certificate, opts.Token = &r.pki.cert, r.pki.token
@@ -218,8 +219,16 @@ func (r *replay) startHub() error {
 	go func() { done <- hub.Run(ctx, opts) }()
 	r.mu.Lock()
 	r.cancel, r.done = cancel, done
+	r.workerAddr, r.apiAddr = wl.Addr().String(), al.Addr().String()
 	r.mu.Unlock()
 	return nil
+}
+
+// addrs returns the hub's worker and API addresses.
+func (r *replay) addrs() (worker, api string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.workerAddr, r.apiAddr
 }
 
 func (r *replay) stopHub() error {

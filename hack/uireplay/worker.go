@@ -27,7 +27,8 @@ const (
 func (r *replay) workerLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		w, err := hubtest.DialWorker(dctx, r.workerAddr, r.pki.caPEM, r.pki.token,
+		addr, _ := r.addrs()
+		w, err := hubtest.DialWorker(dctx, addr, r.pki.caPEM, r.pki.token,
 			wire.Hello{Node: node, Worker: worker, Sources: []string{entry.SourceAFPacket}, Version: "uireplay"})
 		cancel()
 		if err != nil {
