@@ -1,5 +1,5 @@
 import { expect, test } from "vitest";
-import { bodyView, fmtDuration, hexDump, pcapURL, statusClass } from "./format";
+import { bodyView, endpointLabel, fmtDuration, hexDump, pcapURL, statusClass } from "./format";
 import { entry } from "./testentries";
 
 test("bodyView: JSON pretty, text as is, binary as hex, truncation said", () => {
@@ -33,4 +33,10 @@ test("pcapURL names the flow as the hub's parsePcapQuery reads it", () => {
 test("statusClass and fmtDuration", () => {
   expect(["200", "301", "404", "500"].map((s) => statusClass(entry({ status: s })))).toEqual(["ok", "redirect", "client", "error"]);
   expect([999, 1500, 25_000, 2_500_000].map(fmtDuration)).toEqual(["999µs", "1.50ms", "25.0ms", "2.50s"]);
+});
+
+test("endpointLabel: pod, else service, else address", () => {
+  expect(endpointLabel({ ip: "10.0.0.5", port: 1, namespace: "demo", pod: "cart-1", service: "cart" })).toBe("demo/cart-1");
+  expect(endpointLabel({ ip: "10.96.0.9", port: 8080, namespace: "demo", service: "cart" })).toBe("demo/cart");
+  expect(endpointLabel({ ip: "fd00::1", port: 53 })).toBe("[fd00::1]:53");
 });

@@ -32,9 +32,11 @@ export function fmtCount(n: number): string {
   return `${(n / 1_000_000).toFixed(1)}M`;
 }
 
-/** endpointLabel names a side as namespace/pod, else ip:port. */
+/** endpointLabel names a side as namespace/pod, else namespace/service
+ * (a service's address), else ip:port. */
 export function endpointLabel(ep: Endpoint): string {
-  if (ep.pod) return ep.namespace ? `${ep.namespace}/${ep.pod}` : ep.pod;
+  const name = ep.pod || ep.service;
+  if (name) return ep.namespace ? `${ep.namespace}/${name}` : name;
   return hostPort(ep.ip, ep.port);
 }
 

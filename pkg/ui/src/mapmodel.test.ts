@@ -22,7 +22,11 @@ describe("LatencyHistogram", () => {
   });
 });
 
-test("nodeFor names by workload, pod, service, else address", () => {
+test("nodeFor names by service, workload, pod, else address", () => {
+  // A pod behind a service and the service's own address are one node.
+  expect(nodeFor({ ip: "10.0.0.5", port: 8080, namespace: "a", workload: "deployment/cart", pod: "cart-1", service: "cart" }, true)).toEqual(
+    nodeFor({ ip: "10.96.0.9", port: 80, namespace: "a", service: "cart" }, true),
+  );
   expect(nodeFor({ ip: "1.1.1.1", port: 1, namespace: "a", workload: "w", pod: "p" }, true).id).toBe("w:a/w");
   expect(nodeFor({ ip: "1.1.1.1", port: 1, namespace: "a", pod: "p" }, true).label).toBe("a/p");
   expect(nodeFor({ ip: "1.1.1.1", port: 1, service: "s" }, true).label).toBe("s");

@@ -59,14 +59,17 @@ export interface MapEdge {
   latency: LatencyHistogram;
 }
 
-/** nodeFor names the map node of an endpoint. A client without a name is
- * its IP (its port is ephemeral); a server without one is ip:port. */
+/** nodeFor names the map node of an endpoint: its service, so that a
+ * call to a service's address and a call to one of its pods (which carry
+ * the service's name too) meet on one node; else its workload, else its
+ * pod. A client without a name is its IP (its port is ephemeral); a
+ * server without one is ip:port. */
 export function nodeFor(ep: Endpoint, server: boolean): Omit<MapNode, "count"> {
   const ns = ep.namespace ?? "";
   const scoped = (n: string) => (ns ? `${ns}/${n}` : n);
+  if (ep.service) return { id: "s:" + scoped(ep.service), label: scoped(ep.service), namespace: ns, kind: "service" };
   if (ep.workload) return { id: "w:" + scoped(ep.workload), label: scoped(ep.workload), namespace: ns, kind: "workload" };
   if (ep.pod) return { id: "p:" + scoped(ep.pod), label: scoped(ep.pod), namespace: ns, kind: "pod" };
-  if (ep.service) return { id: "s:" + scoped(ep.service), label: scoped(ep.service), namespace: ns, kind: "service" };
   const addr = server ? hostPort(ep.ip, ep.port) : ep.ip;
   return { id: "a:" + addr, label: addr, namespace: "", kind: "address" };
 }
