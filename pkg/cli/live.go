@@ -155,6 +155,9 @@ type live struct {
 	fwd    *portforward.Forwarder
 	hub    *hubclient.Client
 
+	// waiting: no pod to tap, and the user was told.
+	waiting bool
+
 	// fatal carries a background failure that must end the command.
 	fatal chan error
 	wg    sync.WaitGroup
@@ -459,9 +462,10 @@ func (l *live) reportTargets(now []targets.Target, tapped map[types.UID]bool) {
 			delete(tapped, uid)
 		}
 	}
-	if len(now) == 0 {
+	if len(now) == 0 && !l.waiting {
 		l.say("no running pod matches %s; waiting", l.scope)
 	}
+	l.waiting = len(now) == 0
 }
 
 func toWireTargets(ts []targets.Target) []wire.Target {
