@@ -15,13 +15,16 @@
 //	Control: http://127.0.0.1:PORT
 //
 // Control: POST /rate?n=ENTRIES_PER_SECOND; POST /restart?down=1s (stop
-// the hub, wait, start it again on the same ports with the same token);
+// the hub, wait, start it again on the same ports with the same token, or
+// a new one with &newtoken=1);
 // POST /drops?kernel=N&queue=N&entries=N (the worker's drop counters);
 // GET /stats (JSON counters of the replay).
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -103,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.workerLoop(ctx) })
 	_, apiAddr := r.addrs()
-	fmt.Fprintf(stdout, "Dashboard: http://%s/?token=%s\n", apiAddr, r.pki.token)
+	fmt.Fprintf(stdout, "Dashboard: http://%s/?token=%s\n", apiAddr, r.token())
 	fmt.Fprintf(stdout, "Control: http://%s\n", cl.Addr())
 	<-ctx.Done()
 	wg.Wait()
@@ -139,7 +142,7 @@ type replay struct {
 
 	apiAddr, workerAddr string
 
-	mu      sync.Mutex // guards cancel, done and the addresses
+	mu      sync.Mutex // guards cancel, done, the addresses and pki.token
 	cancel  context.CancelFunc
 	done    chan error
 	restart sync.Mutex // one restart at a time
@@ -205,7 +208,7 @@ func (r *replay) startHub() error {
 	}
 	opts := hub.NewOptions()
 	opts.WorkerListener, opts.APIListener = wl, al
-	opts.Certificate, opts.Token = &r.pki.cert, r.pki.token
+	opts.Certificate, opts.Token = &r.pki.cert, r.token()
 	opts.SessionID, opts.Namespace = "replay", "shark-replay"
 	opts.IdleTimeout = 0
 	opts.StatsInterval = time.Second
@@ -221,6 +224,26 @@ func (r *replay) startHub() error {
 	r.cancel, r.done = cancel, done
 	r.workerAddr, r.apiAddr = wl.Addr().String(), al.Addr().String()
 	r.mu.Unlock()
+	return nil
+}
+
+// token returns the session token.
+func (r *replay) token() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pki.token
+}
+
+// newToken gives the session a new token, as a new session on the same
+// port would have.
+func (r *replay) newToken() error {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pki.token = hex.EncodeToString(b[:])
 	return nil
 }
 
@@ -270,6 +293,12 @@ func (r *replay) controlMux() http.Handler {
 			return
 		}
 		time.Sleep(down)
+		if req.URL.Query().Get("newtoken") != "" {
+			if err := r.newToken(); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
 		if err := r.startHub(); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}

@@ -303,8 +303,18 @@ describe("dashboard", () => {
     expect(((await replay.stats()).connections as number) >= 2).toBe(true);
   });
 
+  test("a hub that no longer takes the page's token says so", async () => {
+    await replay.restart("200ms", true);
+    const banner = page.locator('[data-testid="refused"]');
+    await banner.waitFor({ timeout: 20_000 });
+    expect(await banner.innerText()).toContain("kubectl shark ui");
+    expect(await page.locator('[data-testid="conn"]').getAttribute("data-phase")).not.toBe("open");
+    await screenshot(page, "refused");
+  });
+
   test("no errors in the page", () => {
-    // A restarting hub makes the browser log failed WebSocket handshakes.
+    // A restarting hub makes the browser log failed WebSocket handshakes,
+    // and one with another token 401s.
     expect(pageErrors.filter((e) => !/WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/.test(e))).toEqual([]);
   });
 });

@@ -20,7 +20,7 @@ export interface Replay {
   proc: ChildProcess;
   log: string[];
   setRate(n: number): Promise<void>;
-  restart(down: string): Promise<void>;
+  restart(down: string, newToken?: boolean): Promise<void>;
   setDrops(q: Record<string, number>): Promise<void>;
   stats(): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
@@ -80,7 +80,7 @@ export async function startReplay(rate: number, extra: string[] = []): Promise<R
     proc,
     log,
     setRate: (n) => post(`/rate?n=${n}`),
-    restart: (down) => post(`/restart?down=${down}`),
+    restart: (down, newToken) => post(`/restart?down=${down}${newToken ? "&newtoken=1" : ""}`),
     setDrops: (q) => post(`/drops?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]))}`),
     stats: async () => (await (await fetch(control + "/stats")).json()) as Record<string, unknown>,
     stop: () =>

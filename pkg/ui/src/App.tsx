@@ -40,6 +40,7 @@ export function App() {
   const [filterError, setFilterError] = useState<FilterError | null>(null);
   const [pending, setPending] = useState(initialFilter !== "");
   const [hubError, setHubError] = useState<string | null>(null);
+  const [refused, setRefused] = useState(false);
   const [conn, setConn] = useState<ConnState>({ phase: "connecting", failures: 0 });
   const [selected, setSelected] = useState<Entry | null>(null);
   const [tab, setTab] = useState<"feed" | "map">("feed");
@@ -76,7 +77,17 @@ export function App() {
           setPending(false);
         },
         error: (m) => setHubError(m),
-        state: setConn,
+        state(s) {
+          setConn(s);
+          if (s.phase === "open") setRefused(false);
+          // A WebSocket that fails says not why: ask the hub whether it
+          // still takes this page's token (a new session on the port).
+          if (s.phase === "waiting" && s.failures >= 2) {
+            fetch("v1/heartbeat", { method: "POST", credentials: "same-origin" })
+              .then((r) => setRefused(r.status === 401))
+              .catch(() => setRefused(false));
+          }
+        },
       },
       initialFilter,
       { subscribeURL: (f) => subscribeURL(f) },
@@ -160,6 +171,12 @@ export function App() {
         </label>
         <Drops hub={feed.drops.hub} packets={feed.drops.packets} entries={feed.drops.entries} />
       </nav>
+      {refused && (
+        <div className="banner" role="alert" data-testid="refused">
+          The hub does not take this page's session token: its session has ended or another one took the port. Open the address
+          that <code>kubectl shark ui</code> printed.
+        </div>
+      )}
       {hubError && (
         <div className="banner" role="alert">
           hub: {hubError} <button onClick={() => setHubError(null)}>dismiss</button>
