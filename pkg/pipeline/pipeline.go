@@ -17,7 +17,6 @@ import (
 	"context"
 	"io"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -343,15 +342,14 @@ func endHash(a [16]byte, port uint16) uint64 {
 }
 
 // merge collects every shard's output of each round and writes its records
-// in key order.
+// in key order: each shard's are sorted, so they are merged.
 func (p *run) merge(out io.Writer) error {
 	w := bufio.NewWriterSize(out, 256<<10)
 	var werr error
-	var recs []record
+	outs := make([]*shardOut, len(p.shards))
+	next := make([]int, len(p.shards)) // per shard: its next record
 	for {
-		recs = recs[:0]
-		var outs []*shardOut
-		for _, s := range p.shards {
+		for i, s := range p.shards {
 			o, ok := <-s.out
 			if !ok {
 				if werr == nil {
@@ -359,11 +357,13 @@ func (p *run) merge(out io.Writer) error {
 				}
 				return werr
 			}
-			outs = append(outs, o)
-			recs = append(recs, o.recs...)
+			outs[i], next[i] = o, 0
 		}
-		slices.SortFunc(recs, func(a, b record) int { return a.key.compare(b.key) })
-		for _, r := range recs {
+		for {
+			r := nextRecord(outs, next)
+			if r == nil {
+				break
+			}
 			if werr == nil {
 				_, werr = w.Write(r.b)
 			}
@@ -378,6 +378,22 @@ func (p *run) merge(out io.Writer) error {
 			p.shards[i].recycle(o)
 		}
 	}
+}
+
+// nextRecord takes the least record at the heads of the shards' sorted
+// records, or returns nil when all are taken.
+func nextRecord(outs []*shardOut, next []int) *record {
+	best := -1
+	for i, o := range outs {
+		if next[i] < len(o.recs) && (best < 0 || o.recs[next[i]].key.compare(outs[best].recs[next[best]].key) < 0) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	next[best]++
+	return &outs[best].recs[next[best]-1]
 }
 
 // key orders records deterministically, whatever the number of shards.

@@ -86,6 +86,8 @@ func (s *shard) recycle(o *shardOut) {
 	}
 }
 
+func compareRecords(a, b record) int { return a.key.compare(b.key) }
+
 // finish sorts the round's records (flushes emit in map order) and hands
 // them to the merger. Record slices are fixed up only now: buf may have
 // moved while it grew.
@@ -97,7 +99,9 @@ func (s *shard) finish() {
 		o.recs[i].b = o.buf[off : off+n : off+n]
 		off += n
 	}
-	slices.SortStableFunc(o.recs, func(a, b record) int { return a.key.compare(b.key) })
+	if !slices.IsSortedFunc(o.recs, compareRecords) {
+		slices.SortStableFunc(o.recs, compareRecords)
+	}
 	s.out <- o
 	s.cur = nil
 }
