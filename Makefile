@@ -25,13 +25,14 @@ build: ## build kubectl-shark (and shark-agent on Linux) into bin/
 		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/shark-agent ./cmd/shark-agent; fi
 
 .PHONY: test
-test: deps dist ## unit, race, golden, tshark-oracle, packaging, short fuzz and e2e (local cluster) tests
+test: deps dist ## unit, race, golden, tshark-oracle, packaging, short fuzz, dashboard and e2e (local cluster) tests
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l cmd pkg hack internal test 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd pkg hack internal test; exit 1; }
 	SHARK_DIST=$(CURDIR)/dist $(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -race -short ./pkg/pipeline/... ./pkg/assemble/... ./pkg/hub/...
 	$(GO) test -count=1 -race ./pkg/worker/... ./pkg/store/... ./pkg/hubclient/... ./cmd/shark-agent/...
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
+	$(MAKE) ui-test
 	$(MAKE) e2e
 
 .PHONY: ui ui-test
