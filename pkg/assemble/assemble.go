@@ -144,6 +144,7 @@ type Assembler struct {
 
 	counting  map[flowKey]*tcpStream // TCP flows only counted, by their A→B ends
 	releasing *tcpStream             // the stream release is closing in gopacket/reassembly
+	counted   func(a, b netip.AddrPort, on bool)
 
 	// Reused per packet so the hot path does not allocate.
 	seg layers.TCP
@@ -164,6 +165,12 @@ func New(opts Options, newHandler NewHandler) *Assembler {
 	a.tcp.MaxBufferedPagesTotal = a.opts.MaxTotalBufferBytes/pageSize + 1
 	return a
 }
+
+// OnCounted sets f to be told when a TCP flow starts (on) and stops being
+// only counted (see Counter), with its ends: a caller that copies frames
+// for the assembler may then copy only the headers of that flow's
+// packets, whose payload bytes are no longer read. Call it before Frame.
+func (a *Assembler) OnCounted(f func(a, b netip.AddrPort, on bool)) { a.counted = f }
 
 // Stats returns the shard's counters.
 func (a *Assembler) Stats() Stats { return a.stats }

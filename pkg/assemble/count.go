@@ -96,7 +96,9 @@ func (t *seqTrack) observe(d int, seq uint32, n int, syn bool) int {
 }
 
 // countFrame handles a frame of a flow that is only counted. It reports
-// false when the frame is of no counted flow.
+// false when the frame is of no counted flow. Only the frame's TCP fields
+// and the length of its payload are read: a caller told of the flow by
+// OnCounted may hand frames whose payload bytes are not the packet's.
 func (a *Assembler) countFrame(f *capture.Frame) bool {
 	src := netip.AddrPortFrom(f.Src, f.SrcPort)
 	dst := netip.AddrPortFrom(f.Dst, f.DstPort)
@@ -140,12 +142,18 @@ func side(fromA bool) int {
 func (a *Assembler) startCounting(s *tcpStream, c Counter) {
 	s.counter = c
 	a.counting[flowKey{s.flow.A, s.flow.B}] = s
+	if a.counted != nil {
+		a.counted(s.flow.A, s.flow.B, true)
+	}
 }
 
 // endCounted ends a counted flow and makes gopacket/reassembly drop its
 // connection, which has seen none of the flow's later packets.
 func (a *Assembler) endCounted(s *tcpStream) {
 	delete(a.counting, flowKey{s.flow.A, s.flow.B})
+	if a.counted != nil {
+		a.counted(s.flow.A, s.flow.B, false)
+	}
 	s.complete()
 	if !s.released {
 		a.release(s)

@@ -1,6 +1,8 @@
 package assemble
 
 import (
+	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +180,23 @@ func BenchmarkCounted(b *testing.B) {
 	for b.Loop() {
 		h.seg(client, server, seq, 5001, psh, payload)
 		seq += uint32(len(payload))
+	}
+}
+
+// TestOnCounted: the hook hears of a counted flow once when counting
+// starts and once when the flow ends.
+func TestOnCounted(t *testing.T) {
+	var log []string
+	h := &harness{t: t, now: time.Unix(1700000000, 0)}
+	h.asm = New(Options{}, func(*Flow) Handler { return &summary{giveUpAfter: 1} })
+	h.asm.OnCounted(func(a, b netip.AddrPort, on bool) { log = append(log, fmt.Sprint(a, b, on)) })
+	h.handshake()
+	h.seg(client, server, 1001, 5001, psh, "HELLO")
+	h.seg(client, server, 1006, 5001, psh, "more")
+	h.seg(client, server, 1010, 5001, fin, "")
+	h.seg(server, client, 5001, 1011, fin, "")
+	want := []string{fmt.Sprint(client, server, true), fmt.Sprint(client, server, false)}
+	if diff := cmp.Diff(want, log); diff != "" {
+		t.Errorf("OnCounted calls (-want +got):\n%s", diff)
 	}
 }

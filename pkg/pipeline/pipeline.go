@@ -67,6 +67,9 @@ type Stats struct {
 	Parsers  dissect.Stats // what each protocol's parsers dropped or skipped
 	Entries  uint64        // entries the dissectors produced
 	Written  uint64        // entries rendered (past the filter)
+	// HeadersOnly counts packets of counted flows (no parser claimed
+	// them) handed on without their payload bytes.
+	HeadersOnly uint64
 }
 
 // Round sizes: a round closes at this many packets or arena bytes.
@@ -89,7 +92,7 @@ func Run(ctx context.Context, src capture.Source, out io.Writer, opts Options) (
 	p := &run{opts: opts, src: src}
 	p.shards = make([]*shard, opts.Shards)
 	for i := range p.shards {
-		p.shards[i] = newShard(i, &p.opts)
+		p.shards[i] = newShard(i, &p.opts, p.counted.set)
 	}
 	p.pending = p.newRound()
 
@@ -128,6 +131,9 @@ func Run(ctx context.Context, src capture.Source, out io.Writer, opts Options) (
 	werr := <-mergeErr
 
 	st := rr.stats
+	p.mu.Lock()
+	st.HeadersOnly = p.headersOnly
+	p.mu.Unlock()
 	st.Parsers = dissect.Stats{}
 	for _, s := range p.shards {
 		st.Parsers.Add(s.parsers)
@@ -153,6 +159,9 @@ type run struct {
 	stopped bool      // the final round is out: no more packets
 
 	failed atomic.Bool // the output failed; reading on is pointless
+
+	counted     headerOnly // flows whose packets are copied without payload
+	headersOnly uint64     // packets so copied; guarded by mu
 }
 
 // round is one slice of the packet sequence, split by shard.
@@ -239,13 +248,24 @@ func (p *run) add(f *capture.Frame) bool {
 	if f.Timestamp.After(p.last) {
 		p.last = f.Timestamp
 	}
-	b := p.pending.parts[shardOf(f, len(p.shards))]
+	hash := flowHash(f)
+	b := p.pending.parts[shardOfHash(hash, len(p.shards))]
 	off := len(b.arena)
-	b.arena = append(b.arena, f.Segment...)
+	stripped := p.counted.strip(f, hash)
+	if stripped {
+		p.headersOnly++
+		b.arena = append(b.arena, f.Segment[:len(f.Segment)-len(f.Payload)]...)
+	} else {
+		b.arena = append(b.arena, f.Segment...)
+	}
 	seg := b.arena[off:len(b.arena):len(b.arena)]
 	fr := indexed{Frame: *f, index: p.index}
 	fr.Segment = seg
-	fr.Payload = seg[len(seg)-len(f.Payload):]
+	if stripped {
+		fr.Payload = zeros[:len(f.Payload):len(f.Payload)]
+	} else {
+		fr.Payload = seg[len(seg)-len(f.Payload):]
+	}
 	b.frames = append(b.frames, fr)
 	p.pending.size++
 	p.pending.bytes += len(seg)
@@ -308,11 +328,17 @@ func (p *run) tick() (stop func()) {
 }
 
 // shardOf maps both directions of a flow to the same shard.
-func shardOf(f *capture.Frame, n int) int {
+func shardOf(f *capture.Frame, n int) int { return shardOfHash(flowHash(f), n) }
+
+// flowHash is the same for both directions of a flow.
+func flowHash(f *capture.Frame) uint64 {
+	return endHash(f.Src.As16(), f.SrcPort) + endHash(f.Dst.As16(), f.DstPort)
+}
+
+func shardOfHash(h uint64, n int) int {
 	if n == 1 {
 		return 0
 	}
-	h := endHash(f.Src.As16(), f.SrcPort) + endHash(f.Dst.As16(), f.DstPort)
 	return int(mix(h) % uint64(n))
 }
 

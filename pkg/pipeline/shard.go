@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"net/netip"
 	"slices"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/assemble"
@@ -34,7 +35,7 @@ type shardOut struct {
 	buf  []byte
 }
 
-func newShard(id int, opts *Options) *shard {
+func newShard(id int, opts *Options, counted func(a, b netip.AddrPort, on bool)) *shard {
 	s := &shard{
 		id:      id,
 		opts:    opts,
@@ -44,6 +45,7 @@ func newShard(id int, opts *Options) *shard {
 		parsers: dissect.Stats{},
 	}
 	s.asm = assemble.New(opts.Assemble, s.newHandler)
+	s.asm.OnCounted(counted)
 	return s
 }
 
