@@ -130,9 +130,10 @@ func TestArchives(t *testing.T) {
 }
 
 // TestPluginYAML: plugin.yaml passes krew's rules and is .krew.yaml rendered
-// at its version, differing only in the hashes, which a release fills in
-// (`make plugin-yaml VERSION=vX.Y.Z`). When dist/ holds the archives of
-// that version, the hashes must be theirs.
+// at its version, differing only in the hashes. Those belong to the release's
+// archives (`make plugin-yaml VERSION=vX.Y.Z` on the tagged commit; the
+// release also publishes that file as shark.yaml), which the archives of
+// this checkout cannot match: their times are the last commit's.
 func TestPluginYAML(t *testing.T) {
 	path := filepath.Join(repo, "plugin.yaml")
 	p, err := krew.ReadFile(path)
@@ -152,11 +153,6 @@ func TestPluginYAML(t *testing.T) {
 	want := renderTemplate(t, p)
 	if diff := cmp.Diff(string(want), string(got)); diff != "" {
 		t.Errorf("plugin.yaml drifted from .krew.yaml (-rendered +plugin.yaml):\n%s", diff)
-	}
-	if releaseManifest(t).Spec.Version == p.Spec.Version {
-		if err := krew.VerifyArchives(p, krew.InDir(dist)); err != nil {
-			t.Errorf("plugin.yaml against the archives of its version: %v", err)
-		}
 	}
 }
 
