@@ -263,6 +263,28 @@ func (l *live) start(ctx context.Context) error {
 	return nil
 }
 
+// begin starts the session (see start) and returns the context of the
+// command's run, which ends at --duration. Defer l.close in any case.
+func (l *live) begin(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if err := l.start(ctx); err != nil {
+		return nil, nil, err
+	}
+	if l.flags.Duration > 0 {
+		runCtx, cancel := context.WithTimeout(ctx, l.flags.Duration)
+		return runCtx, cancel, nil
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	return runCtx, cancel, nil
+}
+
+// ignoreDryRun: the end of a --dry-run is a success.
+func ignoreDryRun(err error) error {
+	if errors.Is(err, errDryRun) {
+		return nil
+	}
+	return err
+}
+
 // preview says which pods match, before anything is created.
 func (l *live) preview(ts []targets.Target) {
 	if len(ts) == 0 {

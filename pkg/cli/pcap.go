@@ -106,20 +106,12 @@ func (o *PcapOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = l.start(ctx)
+	runCtx, cancel, err := l.begin(ctx)
 	defer l.close()
-	if errors.Is(err, errDryRun) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return ignoreDryRun(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if o.session.Duration > 0 {
-		runCtx, cancel = context.WithTimeout(runCtx, o.session.Duration)
-		defer cancel()
-	}
 	go func() {
 		select {
 		case err := <-l.fatal:

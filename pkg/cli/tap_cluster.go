@@ -25,20 +25,12 @@ func (o *TapOptions) runCluster(ctx context.Context) error {
 		return err
 	}
 	started := time.Now()
-	err = l.start(ctx)
+	runCtx, cancel, err := l.begin(ctx)
 	defer l.close()
-	if errors.Is(err, errDryRun) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return ignoreDryRun(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if o.session.Duration > 0 {
-		runCtx, cancel = context.WithTimeout(runCtx, o.session.Duration)
-		defer cancel()
-	}
 	p := &entryPrinter{out: o.Out, errOut: o.ErrOut, r: o.renderer, cancel: cancel, started: started}
 	subErr := make(chan error, 1)
 	go func() { subErr <- l.hub.Subscribe(runCtx, o.Filter, p) }()

@@ -86,20 +86,12 @@ func (o *UIOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer ln.Close()
-	err = l.start(ctx)
+	runCtx, cancel, err := l.begin(ctx)
 	defer l.close()
-	if errors.Is(err, errDryRun) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return ignoreDryRun(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if o.session.Duration > 0 {
-		runCtx, cancel = context.WithTimeout(runCtx, o.session.Duration)
-		defer cancel()
-	}
 	go l.fwd.Serve(runCtx, ln, func(err error) { l.say("warning: %v", err) })
 	u := o.dashboardURL(ln.Addr().(*net.TCPAddr).Port, l.token)
 	fmt.Fprintf(o.Out, "Dashboard: %s\n", u)
