@@ -3,7 +3,7 @@
 // keeps the raw packets in sinks such as a pcap ring store, and dissects
 // everything through one pipeline into entries.
 //
-// Targets come from the caller (flags or a file today, the hub later) and
+// Targets come from the caller (the hub in a session, see HubLink; flags or a file standalone) and
 // are matched to network namespaces through /proc every ScanInterval, so
 // pods that start, restart (a new namespace) or go away are attached or
 // released within a second. Capture never waits: each namespace's reader
