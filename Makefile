@@ -25,7 +25,10 @@ build: ## build kubectl-shark (and shark-agent on Linux) into bin/
 		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/shark-agent ./cmd/shark-agent; fi
 
 .PHONY: test
-test: deps dist ## unit, race, golden, tshark-oracle, packaging, short fuzz, dashboard and e2e (local cluster) tests
+test: deps ## unit, race, golden, tshark-oracle, packaging, short fuzz, dashboard and e2e (local cluster) tests
+	@# Two platforms (this one, and windows/arm64 for the .exe case) keep a
+	@# cold run well inside CI's time limit; a release builds all six.
+	$(MAKE) dist DIST_PLATFORMS=linux/$(GOARCH),windows/arm64
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l cmd pkg hack internal test 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd pkg hack internal test; exit 1; }
 	SHARK_DIST=$(CURDIR)/dist $(GO) test -count=1 -timeout 30m ./...
@@ -108,7 +111,7 @@ DIST_BASE_URL ?=
 
 .PHONY: dist test-packaging plugin-yaml
 dist: ## release archives (linux/darwin/windows x amd64/arm64), sha256sums.txt, krew manifest dist/shark.yaml (DIST_BASE_URL=file://$$PWD/dist for local uris)
-	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./hack/dist -version '$(VERSION)' -o dist $(if $(DIST_BASE_URL),-base-url '$(DIST_BASE_URL)')
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./hack/dist -version '$(VERSION)' -o dist $(if $(DIST_BASE_URL),-base-url '$(DIST_BASE_URL)') $(if $(DIST_PLATFORMS),-platforms '$(DIST_PLATFORMS)')
 	@echo "install locally: kubectl krew install --manifest=dist/shark.yaml --archive=dist/$$(cd dist && ls kubectl-shark_*_$$($(GO) env GOOS)_$$($(GO) env GOARCH).tar.gz)"
 test-packaging: dist ## krew rules on dist/shark.yaml and plugin.yaml, the archives, a krew-style install used through kubectl
 	SHARK_DIST=$(CURDIR)/dist $(GO) test -count=1 -v ./test/packaging/ ./hack/dist/ ./hack/krew/

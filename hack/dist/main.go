@@ -23,6 +23,9 @@ import (
 
 const module = "github.com/kubectl-shark/kubectl-shark"
 
+// partial reports whether c builds fewer platforms than a release.
+func (c *config) partial() bool { return len(c.platforms) < len(defaultPlatforms) }
+
 // defaultPlatforms are the platforms of the krew manifest.
 var defaultPlatforms = []string{
 	"linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64", "windows/amd64", "windows/arm64",

@@ -20,6 +20,10 @@ func renderManifest(c *config, arts []artifact) (string, error) {
 		return "", err
 	}
 	out, err := render(string(src), c.version, c.baseURL, arts)
+	if err != nil && c.partial() {
+		// A subset of the platforms (tests): the manifest lists those.
+		out, err = renderPartial(string(src), c.version, c.baseURL, arts)
+	}
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", c.template, err)
 	}
@@ -73,6 +77,71 @@ func render(tmpl, version, baseURL string, arts []artifact) ([]byte, error) {
 		return nil, fmt.Errorf("archives the template does not name: %s", strings.Join(missing, ", "))
 	}
 	return out, nil
+}
+
+// skipped marks the uri of a platform whose archive was not built.
+const skipped = "not-built:"
+
+// renderPartial renders the template like render, then leaves out the
+// platform items whose archive was not built.
+func renderPartial(tmpl, version, baseURL string, arts []artifact) ([]byte, error) {
+	byName := map[string]artifact{}
+	for _, a := range arts {
+		byName[a.name] = a
+	}
+	funcs := template.FuncMap{
+		"addURIAndSha": func(url, tag string) (string, error) {
+			u, err := execute("uri", url, tag, nil)
+			if err != nil {
+				return "", err
+			}
+			name := path.Base(string(u))
+			a, ok := byName[name]
+			if !ok {
+				return "uri: " + skipped + name, nil
+			}
+			uri := string(u)
+			if baseURL != "" {
+				uri = baseURL + "/" + name
+			}
+			return fmt.Sprintf("uri: %s\n    sha256: %q", uri, a.sha256), nil
+		},
+	}
+	out, err := execute("manifest", tmpl, version, funcs)
+	if err != nil {
+		return nil, err
+	}
+	return dropSkippedPlatforms(out), nil
+}
+
+// dropSkippedPlatforms removes the items of spec.platforms ("  - " at the
+// template's indent, and the deeper lines under them) that hold a skipped
+// uri.
+func dropSkippedPlatforms(out []byte) []byte {
+	var b, item strings.Builder
+	inItem := false
+	flush := func() {
+		if !strings.Contains(item.String(), skipped) {
+			b.WriteString(item.String())
+		}
+		item.Reset()
+	}
+	for _, l := range strings.SplitAfter(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(l, "  - "):
+			flush()
+			inItem = true
+			item.WriteString(l)
+		case inItem && strings.HasPrefix(l, "    "):
+			item.WriteString(l)
+		default:
+			flush()
+			inItem = false
+			b.WriteString(l)
+		}
+	}
+	flush()
+	return []byte(b.String())
 }
 
 func execute(name, text, tag string, funcs template.FuncMap) ([]byte, error) {
