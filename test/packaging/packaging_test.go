@@ -81,10 +81,16 @@ func TestReleaseManifest(t *testing.T) {
 	}
 	// make test builds a subset of the platforms to save time: the
 	// manifest must list exactly the archives built.
+	// sha256sums.txt names the archives of this build (older ones may lie
+	// next to them).
+	sums, err := os.ReadFile(filepath.Join(dist, "sha256sums.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var want []string
-	archives, _ := filepath.Glob(filepath.Join(dist, "kubectl-shark_*.tar.gz"))
-	for _, a := range archives {
-		parts := strings.Split(strings.TrimSuffix(filepath.Base(a), ".tar.gz"), "_")
+	for _, line := range strings.Split(strings.TrimSpace(string(sums)), "\n") {
+		f := strings.Fields(line)
+		parts := strings.Split(strings.TrimSuffix(f[len(f)-1], ".tar.gz"), "_")
 		want = append(want, parts[len(parts)-2]+"/"+parts[len(parts)-1])
 	}
 	sort.Strings(want)
