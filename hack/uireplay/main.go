@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/hub"
+	"github.com/kubectl-shark/kubectl-shark/pkg/hub/hubtest"
 	"github.com/kubectl-shark/kubectl-shark/pkg/store"
 	"github.com/kubectl-shark/kubectl-shark/pkg/ui"
 )
@@ -135,7 +136,7 @@ func findTestdata() (string, error) {
 type replay struct {
 	cfg   config
 	log   *slog.Logger
-	pki   *pki
+	pki   *hubtest.PKI
 	recs  []recording
 	store *store.Store
 	tmp   string
@@ -160,7 +161,7 @@ const (
 )
 
 func newReplay(c config, log *slog.Logger) (*replay, error) {
-	p, err := newPKI()
+	p, err := hubtest.GeneratePKI(24 * time.Hour)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +209,7 @@ func (r *replay) startHub() error {
 	}
 	opts := hub.NewOptions()
 	opts.WorkerListener, opts.APIListener = wl, al
-	opts.Certificate, opts.Token = &r.pki.cert, r.token()
+	opts.Certificate, opts.Token = &r.pki.Cert, r.token()
 	opts.SessionID, opts.Namespace = "replay", "shark-replay"
 	opts.IdleTimeout = 0
 	opts.StatsInterval = time.Second
@@ -231,7 +232,7 @@ func (r *replay) startHub() error {
 func (r *replay) token() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.pki.token
+	return r.pki.Token
 }
 
 // newToken gives the session a new token, as a new session on the same
@@ -243,7 +244,7 @@ func (r *replay) newToken() error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.pki.token = hex.EncodeToString(b[:])
+	r.pki.Token = hex.EncodeToString(b[:])
 	return nil
 }
 

@@ -28,7 +28,7 @@ func (r *replay) workerLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		addr, _ := r.addrs()
-		w, err := hubtest.DialWorker(dctx, addr, r.pki.caPEM, r.token(),
+		w, err := hubtest.DialWorker(dctx, addr, r.pki.CACert, r.token(),
 			wire.Hello{Node: node, Worker: worker, Sources: []string{entry.SourceAFPacket}, Version: "uireplay"})
 		cancel()
 		if err != nil {

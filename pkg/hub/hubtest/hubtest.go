@@ -39,14 +39,18 @@ type PKI struct {
 // NewPKI generates key material (ECDSA P-256, valid for an hour).
 func NewPKI(t testing.TB) *PKI {
 	t.Helper()
-	p, err := newPKI(time.Now())
+	p, err := GeneratePKI(time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-func newPKI(now time.Time) (*PKI, error) {
+// GeneratePKI makes a session's key material as the CLI does: a CA, the
+// hub's certificate for wire.HubServerName, and a random token, valid for
+// validity from now.
+func GeneratePKI(validity time.Duration) (*PKI, error) {
+	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -55,7 +59,7 @@ func newPKI(now time.Time) (*PKI, error) {
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "hubtest CA"},
 		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              now.Add(time.Hour),
+		NotAfter:              now.Add(validity),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign,
@@ -76,7 +80,7 @@ func newPKI(now time.Time) (*PKI, error) {
 		Subject:      pkix.Name{CommonName: wire.HubServerName},
 		DNSNames:     []string{wire.HubServerName},
 		NotBefore:    now.Add(-time.Minute),
-		NotAfter:     now.Add(time.Hour),
+		NotAfter:     now.Add(validity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
