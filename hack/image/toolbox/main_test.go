@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -51,6 +55,30 @@ func TestGetFailsWithoutServer(t *testing.T) {
 	err := run(context.Background(), []string{"get", "-timeout", "1s", "http://" + freeAddr(t) + "/"}, &bytes.Buffer{})
 	if err == nil {
 		t.Fatal("get of a closed port succeeded")
+	}
+}
+
+func TestGetForeverSurvivesFailures(t *testing.T) {
+	var served atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1) <= 3 {
+			http.Error(w, "not yet", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"get", "-count", "0", "-every", "1ms", srv.URL}, &bytes.Buffer{}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for served.Load() < 6 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("get -count 0 ended with %v after %d requests, want it to go on until cancelled", err, served.Load())
+	}
+	if served.Load() < 6 {
+		t.Errorf("get -count 0 made %d requests, want it to go on after 3 failures", served.Load())
 	}
 }
 
