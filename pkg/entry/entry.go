@@ -76,7 +76,9 @@ type Entry struct {
 }
 
 // Endpoint is one side of the exchange. Pod, Namespace, Node, Service and
-// Workload are filled in when the IP is known to belong to a workload.
+// Workload are filled in when the IP is known to belong to a workload;
+// PID and Process when the process at this end is known (the TLS tracer
+// sees the process that made the TLS call).
 type Endpoint struct {
 	IP        string `json:"ip"`
 	Port      int    `json:"port"`
@@ -85,6 +87,8 @@ type Endpoint struct {
 	Node      string `json:"node,omitempty"`
 	Service   string `json:"service,omitempty"`
 	Workload  string `json:"workload,omitempty"`
+	PID       int    `json:"pid,omitempty"`
+	Process   string `json:"process,omitempty"` // the command name, as in /proc/PID/comm
 }
 
 // Size counts the bytes of the request and of the response as they crossed

@@ -12,7 +12,8 @@
 //	method       string     the protocol's operation (GET, A, SELECT, ...)
 //	path         string     the protocol's target (/api, qname, topic, ...)
 //	status       string     the protocol's result ("200", "NOERROR", "OK", ...)
-//	src, dst     map        ip, port, pod, namespace, node, service, workload
+//	src, dst     map        ip, port, pod, namespace, node, service, workload,
+//	                        pid, process (the TLS tracer's process at that end)
 //	size         map        request, response (bytes on the wire)
 //	tls          bool       the bytes were TLS-decrypted or TLS-wrapped
 //	source       string     file, af_packet, ebpf_tls

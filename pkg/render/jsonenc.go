@@ -92,6 +92,8 @@ func appendEndpoint(dst []byte, p *entry.Endpoint) []byte {
 	dst = appendOptString(dst, `,"node":`, p.Node)
 	dst = appendOptString(dst, `,"service":`, p.Service)
 	dst = appendOptString(dst, `,"workload":`, p.Workload)
+	dst = appendOptInt(dst, `,"pid":`, int64(p.PID))
+	dst = appendOptString(dst, `,"process":`, p.Process)
 	return append(dst, '}')
 }
 

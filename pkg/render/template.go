@@ -106,7 +106,7 @@ func sanitized(e *entry.Entry) *entry.Entry {
 }
 
 func endpointFields(p *entry.Endpoint) []*string {
-	return []*string{&p.IP, &p.Pod, &p.Namespace, &p.Node, &p.Service, &p.Workload}
+	return []*string{&p.IP, &p.Pod, &p.Namespace, &p.Node, &p.Service, &p.Workload, &p.Process}
 }
 
 func anyUnsafe(ps []*string) bool {

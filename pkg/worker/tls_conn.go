@@ -2,8 +2,10 @@ package worker
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
+	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 	"github.com/kubectl-shark/kubectl-shark/pkg/tracer"
 )
 
@@ -62,6 +64,10 @@ type tlsConn struct {
 	callLen  [2]uint32
 	callOpen [2]bool
 	last     time.Time
+	// procs: this connection's ends in the process table; known tells
+	// which ends are there already, so later chunks take no lock.
+	procs *tlsProcs
+	known [2]bool // client, server
 }
 
 // tlsConnStats count what the replay dropped.
@@ -82,6 +88,8 @@ type tlsReplay struct {
 	buf   []byte
 	// emit receives each packet; pkt is reused after it returns.
 	emit func(iface int, ts time.Time, pkt []byte)
+	// procs names the processes at the ends of replayed connections.
+	procs *tlsProcs
 }
 
 func newTLSReplay(emit func(iface int, ts time.Time, pkt []byte)) *tlsReplay {
@@ -90,6 +98,7 @@ func newTLSReplay(emit func(iface int, ts time.Time, pkt []byte)) *tlsReplay {
 		flows: map[tlsFlowKey]tlsConnKey{},
 		max:   maxTLSConns,
 		emit:  emit,
+		procs: newTLSProcs(),
 	}
 }
 
@@ -105,10 +114,14 @@ func (r *tlsReplay) handle(ev *tracer.Event, ts time.Time, iface int, isServer f
 	c := r.conns[key]
 	if c == nil {
 		flow := flowKeyOf(ev)
-		if _, taken := r.flows[flow]; taken {
+		if other, taken := r.flows[flow]; taken {
 			// The other end is traced too (client and server both in
-			// targeted pods): one replay of the connection is enough.
+			// targeted pods): one replay of the connection is enough,
+			// but it names this end's process.
 			r.stats.dupSide++
+			if c := r.conns[other]; c != nil {
+				c.noteProcess(ev)
+			}
 			return
 		}
 		if len(r.conns) >= r.max {
@@ -120,11 +133,12 @@ func (r *tlsReplay) handle(ev *tracer.Event, ts time.Time, iface int, isServer f
 		r.flows[flow] = key
 	}
 	c.last = ts
+	c.noteProcess(ev)
 	r.data(c, ev, ts)
 }
 
 func (r *tlsReplay) open(ev *tracer.Event, ts time.Time, iface int, flow tlsFlowKey, server bool) *tlsConn {
-	c := &tlsConn{flow: flow, iface: iface, client: ev.Local, server: ev.Remote}
+	c := &tlsConn{flow: flow, iface: iface, client: ev.Local, server: ev.Remote, procs: r.procs}
 	if server {
 		c.client, c.server = ev.Remote, ev.Local
 	}
@@ -178,5 +192,116 @@ func (r *tlsReplay) expire(cutoff, now time.Time) {
 		r.packet(c.iface, now, c.server, c.client, c.next[1], c.next[0]+1, tcpFIN|tcpACK, nil)
 		delete(r.conns, key)
 		delete(r.flows, c.flow)
+		r.procs.close(c.iface, c.client, c.server, now)
 	}
+	r.procs.sweep(now.Add(-tlsProcGrace))
+}
+
+// noteProcess records the process of the end ev was traced at, once.
+func (c *tlsConn) noteProcess(ev *tracer.Event) {
+	end := 1
+	if ev.Local == c.client {
+		end = 0
+	}
+	if c.known[end] {
+		return
+	}
+	c.known[end] = true
+	c.procs.note(c.iface, c.client, c.server, end, tlsProc{pid: int(ev.PID), comm: ev.Command()})
+}
+
+// tlsProcGrace keeps the processes of a closed connection this long: its
+// last entries may still be on their way through the pipeline.
+const tlsProcGrace = 30 * time.Second
+
+// tlsProcs maps replayed connections to the processes at their ends. The
+// replay writes it; annotate reads it on the pipeline's shards.
+type tlsProcs struct {
+	mu sync.Mutex
+	m  map[tlsProcKey]*tlsEnds
+}
+
+type tlsProcKey struct {
+	iface          int
+	client, server netip.AddrPort
+}
+
+type tlsProc struct {
+	pid  int
+	comm string
+}
+
+type tlsEnds struct {
+	procs  [2]tlsProc // client, server; pid 0 when not traced
+	closed time.Time  // zero while open
+}
+
+func newTLSProcs() *tlsProcs { return &tlsProcs{m: map[tlsProcKey]*tlsEnds{}} }
+
+func (t *tlsProcs) note(iface int, client, server netip.AddrPort, end int, p tlsProc) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := tlsProcKey{iface, client, server}
+	e := t.m[k]
+	if e == nil {
+		e = &tlsEnds{}
+		t.m[k] = e
+	}
+	e.procs[end] = p
+}
+
+func (t *tlsProcs) close(iface int, client, server netip.AddrPort, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.m[tlsProcKey{iface, client, server}]; e != nil {
+		e.closed = now
+	}
+}
+
+// sweep forgets connections closed before cutoff.
+func (t *tlsProcs) sweep(cutoff time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, e := range t.m {
+		if !e.closed.IsZero() && e.closed.Before(cutoff) {
+			delete(t.m, k)
+		}
+	}
+}
+
+// lookup returns the processes at the client and server ends of a
+// connection replayed on iface.
+func (t *tlsProcs) lookup(iface int, client, server netip.AddrPort) (c, s tlsProc, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.m[tlsProcKey{iface, client, server}]
+	if e == nil {
+		return tlsProc{}, tlsProc{}, false
+	}
+	return e.procs[0], e.procs[1], true
+}
+
+// annotate names the traced processes at the ends of an entry of a
+// connection replayed on iface. The replay's client is the end that opened
+// the connection, as the entry's source is.
+func (t *tlsProcs) annotate(e *entry.Entry, iface int) {
+	src, ok1 := endpointAddr(&e.Src)
+	dst, ok2 := endpointAddr(&e.Dst)
+	if !ok1 || !ok2 {
+		return
+	}
+	client, server, ok := t.lookup(iface, src, dst)
+	if !ok {
+		return
+	}
+	e.Src.PID, e.Src.Process = client.pid, client.comm
+	e.Dst.PID, e.Dst.Process = server.pid, server.comm
+}
+
+func endpointAddr(p *entry.Endpoint) (netip.AddrPort, bool) {
+	a, err := netip.ParseAddr(p.IP)
+	if err != nil || p.Port < 0 || p.Port > 0xffff {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a, uint16(p.Port)), true
 }

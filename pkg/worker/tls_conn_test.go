@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/netip"
 	"testing"
@@ -56,6 +57,7 @@ func replayEvents(t *testing.T, evs []tracer.Event, server map[uint32]bool) ([]e
 	_, err := pipeline.Run(context.Background(), src, &out, pipeline.Options{
 		Registry: all.Registry(dissect.DefaultOptions()),
 		Render:   appendNDJSON,
+		Annotate: r.procs.annotate,
 		Shards:   1,
 	})
 	if err != nil {
@@ -80,19 +82,31 @@ var (
 	srvAP = netip.MustParseAddrPort("10.1.0.9:8443")
 )
 
+// commOf names the processes of the tests' pids.
+var commOf = map[uint32]string{1: "curl", 2: "nginx"}
+
 func ev(pid uint32, local, remote netip.AddrPort, dir tracer.Direction, off, n uint32, data string) tracer.Event {
-	return tracer.Event{PID: pid, TID: pid, FD: 7, Conn: uint64(pid) << 8, Netns: 99, Local: local, Remote: remote,
+	e := tracer.Event{PID: pid, TID: pid, FD: 7, Conn: uint64(pid) << 8, Netns: 99, Local: local, Remote: remote,
 		Dir: dir, Len: n, Offset: off, Data: []byte(data)}
+	copy(e.Comm[:], commOf[pid])
+	return e
 }
 
-type got struct{ Proto, Method, Path, Status, Src, Dst, Error string }
+type got struct{ Proto, Method, Path, Status, Src, Dst, Error, SrcProc, DstProc string }
 
 func summarize(es []entry.Entry) []got {
 	var out []got
+	proc := func(p entry.Endpoint) string {
+		if p.PID == 0 && p.Process == "" {
+			return ""
+		}
+		return fmt.Sprintf("%s[%d]", p.Process, p.PID)
+	}
 	for _, e := range es {
 		out = append(out, got{e.Proto, e.Method, e.Path, e.Status,
 			netip.AddrPortFrom(netip.MustParseAddr(e.Src.IP), uint16(e.Src.Port)).String(),
-			netip.AddrPortFrom(netip.MustParseAddr(e.Dst.IP), uint16(e.Dst.Port)).String(), e.Error})
+			netip.AddrPortFrom(netip.MustParseAddr(e.Dst.IP), uint16(e.Dst.Port)).String(), e.Error,
+			proc(e.Src), proc(e.Dst)})
 	}
 	return out
 }
@@ -102,27 +116,32 @@ func TestTLSReplayHTTP(t *testing.T) {
 	resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
 	req2 := "POST /cart HTTP/1.1\r\nHost: web\r\nContent-Length: 2\r\n\r\n{}"
 	resp2 := "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
-	want := []got{
-		{"http", "GET", "/hello", "200", cliAP.String(), srvAP.String(), ""},
-		{"http", "POST", "/cart", "201", cliAP.String(), srvAP.String(), ""},
+	// The processes are those the tracer saw: the client's, the
+	// server's, or both.
+	want := func(cli, srv string) []got {
+		return []got{
+			{"http", "GET", "/hello", "200", cliAP.String(), srvAP.String(), "", cli, srv},
+			{"http", "POST", "/cart", "201", cliAP.String(), srvAP.String(), "", cli, srv},
+		}
 	}
 	for _, tc := range []struct {
-		name   string
-		evs    []tracer.Event
-		server map[uint32]bool
+		name     string
+		evs      []tracer.Event
+		server   map[uint32]bool
+		cli, srv string
 	}{
 		{"client traced", []tracer.Event{
 			ev(1, cliAP, srvAP, tracer.Sent, 0, uint32(len(req)), req),
 			ev(1, cliAP, srvAP, tracer.Received, 0, uint32(len(resp)), resp),
 			ev(1, cliAP, srvAP, tracer.Sent, 0, uint32(len(req2)), req2),
 			ev(1, cliAP, srvAP, tracer.Received, 0, uint32(len(resp2)), resp2),
-		}, nil},
+		}, nil, "curl[1]", ""},
 		{"server traced", []tracer.Event{
 			ev(2, srvAP, cliAP, tracer.Received, 0, uint32(len(req)), req),
 			ev(2, srvAP, cliAP, tracer.Sent, 0, uint32(len(resp)), resp),
 			ev(2, srvAP, cliAP, tracer.Received, 0, uint32(len(req2)), req2),
 			ev(2, srvAP, cliAP, tracer.Sent, 0, uint32(len(resp2)), resp2),
-		}, map[uint32]bool{2: true}},
+		}, map[uint32]bool{2: true}, "", "nginx[2]"},
 		{"both ends traced: reported once", []tracer.Event{
 			ev(1, cliAP, srvAP, tracer.Sent, 0, uint32(len(req)), req),
 			ev(2, srvAP, cliAP, tracer.Received, 0, uint32(len(req)), req),
@@ -132,18 +151,18 @@ func TestTLSReplayHTTP(t *testing.T) {
 			ev(2, srvAP, cliAP, tracer.Received, 0, uint32(len(req2)), req2),
 			ev(2, srvAP, cliAP, tracer.Sent, 0, uint32(len(resp2)), resp2),
 			ev(1, cliAP, srvAP, tracer.Received, 0, uint32(len(resp2)), resp2),
-		}, map[uint32]bool{2: true}},
+		}, map[uint32]bool{2: true}, "curl[1]", "nginx[2]"},
 		{"a call split in chunks", []tracer.Event{
 			ev(1, cliAP, srvAP, tracer.Sent, 0, uint32(len(req)), req[:10]),
 			ev(1, cliAP, srvAP, tracer.Sent, 10, uint32(len(req)), req[10:]),
 			ev(1, cliAP, srvAP, tracer.Received, 0, uint32(len(resp)), resp),
 			ev(1, cliAP, srvAP, tracer.Sent, 0, uint32(len(req2)), req2),
 			ev(1, cliAP, srvAP, tracer.Received, 0, uint32(len(resp2)), resp2),
-		}, nil},
+		}, nil, "curl[1]", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			es, r := replayEvents(t, tc.evs, tc.server)
-			if diff := cmp.Diff(want, summarize(es)); diff != "" {
+			if diff := cmp.Diff(want(tc.cli, tc.srv), summarize(es)); diff != "" {
 				t.Errorf("entries (-want +got):\n%s", diff)
 			}
 			if r.stats.conns != 1 {
@@ -197,9 +216,19 @@ func TestTLSReplayTableBound(t *testing.T) {
 	if len(r.conns) != 2 || r.stats.tableFull != 3 {
 		t.Errorf("conns %d, tableFull %d; want 2, 3", len(r.conns), r.stats.tableFull)
 	}
-	r.expire(time.Now().Add(time.Hour), time.Now())
+	now := time.Now()
+	r.expire(now.Add(time.Hour), now)
 	if len(r.conns) != 0 || len(r.flows) != 0 {
 		t.Errorf("after expiry: %d conns, %d flows", len(r.conns), len(r.flows))
+	}
+	// The processes of closed connections outlive them by a grace period
+	// (their last entries may be in the pipeline still), then go too.
+	if n := len(r.procs.m); n != 2 {
+		t.Errorf("process table right after expiry: %d connections, want 2", n)
+	}
+	r.expire(now.Add(time.Hour), now.Add(tlsProcGrace+time.Second))
+	if n := len(r.procs.m); n != 0 {
+		t.Errorf("process table a grace period later: %d connections, want 0", n)
 	}
 }
 

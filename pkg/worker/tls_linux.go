@@ -226,6 +226,7 @@ func (w *Worker) annotateTLS(e *entry.Entry, iface int) {
 	if t := *w.tls.isTLS.Load(); iface >= 0 && iface < len(t) && t[iface] {
 		e.TLS = true
 		e.Source = entry.SourceEBPFTLS
+		w.tls.replay.procs.annotate(e, iface)
 	}
 }
 

@@ -93,26 +93,33 @@ func TestWorkerTLS(t *testing.T) {
 	mustRun(t, ns.Command(bin, "-mode", "client", "-url", "https://127.0.0.1:9443", "-paths", "/hello"), "HTTP/1.1 200 /hello")
 	mustRun(t, ns.Command(bin, "-mode", "client", "-h2", "-url", "https://127.0.0.1:9443", "-paths", "/hello"), "HTTP/2.0 200 /hello")
 
+	// Both ends of every connection are in the pod: one is replayed, and
+	// the other's events name its process.
 	type tlsBrief struct {
 		Proto, Method, Path, Status, Src, Dst string
 		Port                                  int
 		TLS                                   bool
 		Source                                string
+		SrcProcess, DstProcess                string
 	}
 	want := []tlsBrief{
-		{"http", "GET", "/hello", "200", "shop/web", "shop/web", 8443, true, "ebpf_tls"},
-		{"http", "GET", "/hello", "200", "shop/web", "shop/web", 9443, true, "ebpf_tls"},
-		{"http", "GET", "/missing", "404", "shop/web", "shop/web", 8443, true, "ebpf_tls"},
-		{"http", "GET", "/python", "404", "shop/web", "shop/web", 8443, true, "ebpf_tls"},
-		{"http2", "GET", "/hello", "200", "shop/web", "shop/web", 8443, true, "ebpf_tls"},
-		{"http2", "GET", "/hello", "200", "shop/web", "shop/web", 9443, true, "ebpf_tls"},
+		{"http", "GET", "/hello", "200", "shop/web", "shop/web", 8443, true, "ebpf_tls", "curl", "nginx"},
+		{"http", "GET", "/hello", "200", "shop/web", "shop/web", 9443, true, "ebpf_tls", "gotls", "gotls"},
+		{"http", "GET", "/missing", "404", "shop/web", "shop/web", 8443, true, "ebpf_tls", "curl", "nginx"},
+		{"http", "GET", "/python", "404", "shop/web", "shop/web", 8443, true, "ebpf_tls", "python3", "nginx"},
+		{"http2", "GET", "/hello", "200", "shop/web", "shop/web", 8443, true, "ebpf_tls", "curl", "nginx"},
+		{"http2", "GET", "/hello", "200", "shop/web", "shop/web", 9443, true, "ebpf_tls", "gotls", "gotls"},
 	}
 	briefsOf := func() (plain []tlsBrief, hellos int, other []string) {
 		for _, e := range out.entries(t) {
 			b := briefOf(e)
 			switch {
 			case e.Source == entry.SourceEBPFTLS:
-				plain = append(plain, tlsBrief{e.Proto, e.Method, e.Path, e.Status, b.Src, b.Dst, e.Dst.Port, e.TLS, e.Source})
+				plain = append(plain, tlsBrief{e.Proto, e.Method, e.Path, e.Status, b.Src, b.Dst, e.Dst.Port, e.TLS, e.Source,
+					e.Src.Process, e.Dst.Process})
+				if e.Src.PID == 0 || e.Dst.PID == 0 {
+					t.Errorf("%s %s: pids %d → %d, want both", e.Method, e.Path, e.Src.PID, e.Dst.PID)
+				}
 			case e.Proto == entry.ProtoTLS:
 				hellos++
 			case e.Proto == entry.ProtoHTTP || e.Proto == entry.ProtoHTTP2:

@@ -13,7 +13,8 @@ import (
 
 // TestTLSDecrypted taps the demo's HTTPS service (Go crypto/tls), called by
 // curl (OpenSSL) from secure-client and by front (Go), and expects the
-// decrypted requests with both pods named, from the eBPF tracer.
+// decrypted requests with both pods named, from the eBPF tracer, and the
+// server's process (the demo app) named at its end.
 func TestTLSDecrypted(t *testing.T) {
 	e := setupSharkEnv(t)
 	ensureDemo(t)
@@ -24,7 +25,7 @@ func TestTLSDecrypted(t *testing.T) {
 		return func(x entry.Entry) bool {
 			return x.TLS && x.Source == entry.SourceEBPFTLS && strings.HasPrefix(x.Path, path) &&
 				strings.HasPrefix(x.Src.Pod, from) && strings.HasPrefix(x.Dst.Pod, "secure-") &&
-				x.Src.Namespace == "demo" && x.Status != ""
+				x.Src.Namespace == "demo" && x.Status != "" && x.Dst.Process == "demoapp" && x.Dst.PID > 0
 		}
 	}
 	es := readEntries(t, p, func(es []entry.Entry) bool {

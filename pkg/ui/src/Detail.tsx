@@ -174,13 +174,19 @@ function EndpointRows({ side, ep, fv }: { side: "src" | "dst"; ep: Endpoint; fv:
           {fv(`${side}.ip`, ep.ip)}:{fv(`${side}.port`, ep.port)}
         </td>
       </tr>
-      {(ep.workload || ep.service || ep.node) && (
+      {(ep.workload || ep.service || ep.node || ep.process) && (
         <tr>
           <th />
           <td className="sub">
             {ep.workload ? <>workload {fv(`${side}.workload`, ep.workload)} </> : null}
             {ep.service ? <>service {fv(`${side}.service`, ep.service)} </> : null}
-            {ep.node ? <>node {fv(`${side}.node`, ep.node)}</> : null}
+            {ep.node ? <>node {fv(`${side}.node`, ep.node)} </> : null}
+            {ep.process ? (
+              <span data-testid={`${side}-process`}>
+                process {fv(`${side}.process`, ep.process)}
+                {ep.pid ? <> (pid {ep.pid})</> : null}
+              </span>
+            ) : null}
           </td>
         </tr>
       )}

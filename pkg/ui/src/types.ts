@@ -10,6 +10,8 @@ export interface Endpoint {
   node?: string;
   service?: string;
   workload?: string;
+  pid?: number; // the process at this end, when the TLS tracer saw it
+  process?: string;
 }
 
 export interface Body {
