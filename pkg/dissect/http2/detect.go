@@ -37,6 +37,11 @@ func Detect(data []byte) (v dissect.Verdict, fromClient bool) {
 	} else if string(data[:len(clientPreface)]) == clientPreface {
 		return dissect.Yes, true
 	}
+	if tlsRecord(data) {
+		// A TLS record's header read as a frame's is a length over a
+		// megabyte; the hello inside chains plausible frames by chance.
+		return dissect.No, false
+	}
 	if off, ok := findSync(data, detectScan); ok {
 		b := data[off:]
 		r := roleUnknown
@@ -58,6 +63,13 @@ func Detect(data []byte) (v dissect.Verdict, fromClient bool) {
 		return dissect.Maybe, false
 	}
 	return dissect.No, false
+}
+
+// tlsRecord reports whether data starts with a TLS record header: a
+// content type from change_cipher_spec to heartbeat, then version 3.0 to
+// 3.4 (SSL 3.0 to TLS 1.3).
+func tlsRecord(data []byte) bool {
+	return len(data) >= 3 && data[0] >= 20 && data[0] <= 24 && data[1] == 3 && data[2] <= 4
 }
 
 // loneHeaders judges data that is exactly one whole HEADERS frame, as a

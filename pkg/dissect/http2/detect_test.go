@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -56,6 +57,9 @@ func TestDetect(t *testing.T) {
 		{"HTTP/1.1", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), dissect.No, false},
 		{"PRI as HTTP/1", []byte("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"), dissect.No, false},
 		{"TLS", tls, dissect.No, false},
+		// Python's (OpenSSL 3) ClientHello, recorded: its extensions once
+		// chained into plausible frame headers.
+		{"a TLS ClientHello", pythonHello(t), dissect.No, false},
 		{"redis", []byte("*1\r\n$4\r\nPING\r\n"), dissect.No, false},
 		{"zeros", make([]byte, 4096), dissect.No, false},
 	}
@@ -67,6 +71,14 @@ func TestDetect(t *testing.T) {
 			}
 		})
 	}
+}
+
+func pythonHello(t *testing.T) []byte {
+	b, err := os.ReadFile("testdata/python-clienthello.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // TestDetectRandom checks that random bytes are not taken for frames.
