@@ -3,43 +3,67 @@
 package afpacket
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
-	gafpacket "github.com/gopacket/gopacket/afpacket"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
 )
 
-// ErrTimeout is returned by Next when no packet came within PollTimeout.
+// ErrTimeout is returned by Next and NextBlock when no packet came within
+// PollTimeout.
 var ErrTimeout = errors.New("afpacket: no packet before the poll timeout")
 
-// Handle is one capture socket and its ring. Next and Close must be called
-// from one goroutine (Close unmaps the ring Next reads); Stats may be
-// called from any.
+// Handle is one capture socket and its TPACKET_V3 ring. Next, NextBlock,
+// Block.Next and Close must be called from one goroutine (the reader);
+// Block.Release and Stats may be called from any.
+//
+// The ring stays mapped while any block is held: Close unmaps it at once
+// when none is, else the last Release does.
 type Handle struct {
-	tp    *gafpacket.TPacket
-	iface string
+	fd      int
+	ring    []byte
+	bsize   int
+	nblocks int
+	poll    time.Duration
+	iface   string
 
-	// cutoff drops packets received before the filter was attached: the
-	// socket sees traffic from its creation on.
+	// Owned by the reader.
+	next int    // the block the kernel retires next
+	cur  *Block // Next's block
+	// cutoff drops packets received before the filter was attached.
 	cutoff time.Time
 	early  uint64
 
-	mu     sync.Mutex // guards tp's socket against Close, for Stats
-	closed bool
-	last   Stats
+	held     atomic.Int32  // blocks handed out and not released
+	out      []atomic.Bool // by block: handed out and not released
+	closing  atomic.Bool
+	unmapped sync.Once
+	corrupt  atomic.Uint64
+
+	pfd [1]unix.PollFd
+
+	mu     sync.Mutex // guards fd and total against the unmap, for Stats
+	closed bool       // the socket is closed, the ring unmapped
+	total  Stats
 }
 
-// Stats are the kernel's counters of one socket since it was opened.
+// Stats are the counters of one socket since it was opened.
 type Stats struct {
 	// Packets passed the filter (drops included); Drops found the ring
 	// full; Freezes counts the times every block was full.
 	Packets, Drops, Freezes uint64
+	// Corrupt counts blocks whose layout was inconsistent: their walk
+	// stopped at the first bad offset.
+	Corrupt uint64
 }
 
 // Open opens a capture socket in ns (nil: the caller's namespace).
@@ -65,27 +89,75 @@ func Open(ns *Netns, opts Options) (*Handle, error) {
 	return h, nil
 }
 
+// ethPAll is ETH_P_ALL in network byte order, as sockaddr_ll wants it.
+var ethPAll = binary.BigEndian.Uint16(binary.NativeEndian.AppendUint16(nil, unix.ETH_P_ALL))
+
 func open(opts Options, prog []bpf.RawInstruction) (*Handle, error) {
-	tp, err := gafpacket.NewTPacket(
-		gafpacket.OptInterface(opts.Interface),
-		gafpacket.OptSocketType(gafpacket.SocketDgram),
-		gafpacket.OptProtocol(unix.ETH_P_ALL),
-		gafpacket.OptTPacketVersion(gafpacket.TPacketVersion3),
-		gafpacket.OptFrameSize(frameSize),
-		gafpacket.OptBlockSize(opts.BlockSize),
-		gafpacket.OptNumBlocks(opts.RingSize/opts.BlockSize),
-		gafpacket.OptBlockTimeout(opts.BlockTimeout),
-		gafpacket.OptPollTimeout(opts.PollTimeout),
-	)
+	// Protocol 0: the socket receives nothing until bind, so packets reach
+	// the ring only through the filter.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening AF_PACKET socket%s: %w", onIface(opts.Interface), err)
 	}
-	cutoff := time.Now()
-	if err := tp.SetBPF(prog); err != nil {
-		tp.Close()
-		return nil, fmt.Errorf("attaching the capture filter: %w", err)
+	n := opts.RingSize / opts.BlockSize
+	h := &Handle{fd: fd, bsize: opts.BlockSize, nblocks: n, out: make([]atomic.Bool, n), poll: opts.PollTimeout, iface: opts.Interface}
+	if err := h.setup(opts, prog); err != nil {
+		if h.ring != nil {
+			unix.Munmap(h.ring)
+		}
+		unix.Close(fd)
+		return nil, err
 	}
-	return &Handle{tp: tp, iface: opts.Interface, cutoff: cutoff}, nil
+	return h, nil
+}
+
+func (h *Handle) setup(opts Options, prog []bpf.RawInstruction) error {
+	if err := unix.SetsockoptInt(h.fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return fmt.Errorf("setting TPACKET_V3: %w", err)
+	}
+	req := unix.TpacketReq3{
+		Block_size:     uint32(h.bsize),
+		Block_nr:       uint32(h.nblocks),
+		Frame_size:     frameSize,
+		Frame_nr:       uint32(h.bsize / frameSize * h.nblocks),
+		Retire_blk_tov: uint32(opts.BlockTimeout / time.Millisecond),
+	}
+	if err := unix.SetsockoptTpacketReq3(h.fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return fmt.Errorf("creating the capture ring (%d blocks of %d bytes): %w", h.nblocks, h.bsize, err)
+	}
+	ring, err := unix.Mmap(h.fd, 0, h.bsize*h.nblocks, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("mapping the capture ring: %w", err)
+	}
+	h.ring = ring
+	if err := attach(h.fd, prog); err != nil {
+		return fmt.Errorf("attaching the capture filter: %w", err)
+	}
+	ifindex := 0
+	if opts.Interface != "" {
+		ifi, err := net.InterfaceByName(opts.Interface)
+		if err != nil {
+			return fmt.Errorf("opening AF_PACKET socket%s: %w", onIface(opts.Interface), err)
+		}
+		ifindex = ifi.Index
+	}
+	h.cutoff = time.Now()
+	if err := unix.Bind(h.fd, &unix.SockaddrLinklayer{Protocol: ethPAll, Ifindex: ifindex}); err != nil {
+		return fmt.Errorf("binding AF_PACKET socket%s: %w", onIface(opts.Interface), err)
+	}
+	return nil
+}
+
+func attach(fd int, prog []bpf.RawInstruction) error {
+	if len(prog) == 0 {
+		return fmt.Errorf("%w: empty program", ErrFilter)
+	}
+	ins := make([]unix.SockFilter, len(prog))
+	for i, ri := range prog {
+		ins[i] = unix.SockFilter{Code: ri.Op, Jt: ri.Jt, Jf: ri.Jf, K: ri.K}
+	}
+	fp := unix.SockFprog{Len: uint16(len(ins)), Filter: &ins[0]}
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fp)
 }
 
 func onIface(name string) string {
@@ -95,31 +167,119 @@ func onIface(name string) string {
 	return " on " + name
 }
 
+// Blocks is the number of blocks in the ring.
+func (h *Handle) Blocks() int { return h.nblocks }
+
+// Held is the number of blocks handed out by NextBlock (or held by Next)
+// and not released yet: the kernel cannot fill them.
+func (h *Handle) Held() int { return int(h.held.Load()) }
+
+// blockStatus points at the block_status word of block i.
+func (h *Handle) blockStatus(i int) *uint32 {
+	return (*uint32)(unsafe.Pointer(&h.ring[i*h.bsize+offBlockStatus]))
+}
+
+// NextBlock waits for the next block the kernel retires and hands it
+// over: its packets alias the ring until Release. Blocks come in ring
+// order; they may be released in any order, but the kernel fills blocks in
+// ring order too and stops (dropping packets) at one still held. It
+// returns ErrTimeout when no block came within the poll timeout.
+func (h *Handle) NextBlock() (*Block, error) {
+	if h.closing.Load() {
+		return nil, fmt.Errorf("reading the capture ring: %w", net.ErrClosed)
+	}
+	var deadline time.Time
+	backoff := 50 * time.Microsecond
+	for {
+		status := h.blockStatus(h.next)
+		// A block still out keeps the kernel's TP_STATUS_USER: the ring
+		// has come round to a block the reader's consumers hold.
+		if !h.out[h.next].Load() && atomic.LoadUint32(status)&tpStatusUser != 0 {
+			b := h.take(status)
+			if b.w.left == 0 && !b.w.corrupt {
+				b.Release() // nothing in it
+				continue
+			}
+			return b, nil
+		}
+		now := time.Now()
+		if deadline.IsZero() {
+			deadline = now.Add(h.poll)
+		}
+		wait := deadline.Sub(now)
+		if wait <= 0 {
+			return nil, ErrTimeout
+		}
+		ready, err := h.wait(wait)
+		if err != nil {
+			return nil, err
+		}
+		if ready {
+			// The kernel reports readable while the block before the
+			// one it fills is not its own: one of ours, still held. Poll
+			// cannot tell us more, so check back shortly.
+			time.Sleep(min(backoff, wait))
+			backoff = min(2*backoff, 2*time.Millisecond)
+		}
+	}
+}
+
+// take hands out block h.next.
+func (h *Handle) take(status *uint32) *Block {
+	off := h.next * h.bsize
+	b := &Block{h: h, idx: h.next, status: status, w: newWalker(h.ring[off : off+h.bsize : off+h.bsize])}
+	if b.w.corrupt {
+		h.corrupt.Add(1)
+	}
+	h.held.Add(1)
+	h.out[h.next].Store(true)
+	h.next++
+	if h.next == h.nblocks {
+		h.next = 0
+	}
+	return b
+}
+
+// wait polls the socket for up to d; ready reports that it is readable.
+func (h *Handle) wait(d time.Duration) (ready bool, err error) {
+	h.pfd[0] = unix.PollFd{Fd: int32(h.fd), Events: unix.POLLIN | unix.POLLERR}
+	fds := h.pfd[:]
+	ms := int((d + time.Millisecond - 1) / time.Millisecond)
+	n, err := unix.Poll(fds, ms)
+	switch {
+	case errors.Is(err, unix.EINTR):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("polling the capture socket: %w", err)
+	case n == 0:
+		return false, nil
+	}
+	if fds[0].Revents&unix.POLLERR != 0 {
+		// Reading SO_ERROR clears a pending socket error.
+		if serr, err := unix.GetsockoptInt(h.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && serr != 0 {
+			return false, fmt.Errorf("capture socket: %w", unix.Errno(serr))
+		}
+	}
+	return fds[0].Revents&unix.POLLIN != 0, nil
+}
+
 // Next fills p with the next packet (LinkRaw, p.Interface 0). p.Data
 // points into the ring and is valid until the next call. It returns
 // ErrTimeout when no packet came within the poll timeout.
 func (h *Handle) Next(p *capture.Packet) error {
 	for {
-		data, ci, err := h.tp.ZeroCopyReadPacketData()
+		if h.cur != nil {
+			if h.cur.Next(p) {
+				return nil
+			}
+			h.cur.Release()
+			h.cur = nil
+		}
+		b, err := h.NextBlock()
 		if err != nil {
-			if errors.Is(err, gafpacket.ErrTimeout) {
-				return ErrTimeout
-			}
-			return fmt.Errorf("reading the capture ring: %w", err)
+			return err
 		}
-		if !h.cutoff.IsZero() {
-			if ci.Timestamp.Before(h.cutoff) {
-				h.early++
-				continue
-			}
-			h.cutoff = time.Time{}
-		}
-		p.Timestamp = ci.Timestamp
-		p.Length = ci.Length
-		p.LinkType = capture.LinkRaw
-		p.Interface = 0
-		p.Data = data
-		return nil
+		h.cur = b
 	}
 }
 
@@ -128,27 +288,121 @@ func (h *Handle) Next(p *capture.Packet) error {
 func (h *Handle) Stats() (Stats, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
-		return h.last, nil
-	}
-	_, v3, err := h.tp.SocketStats()
-	if err != nil {
-		return h.last, fmt.Errorf("reading PACKET_STATISTICS: %w", err)
-	}
-	h.last = Stats{Packets: uint64(v3.Packets()), Drops: uint64(v3.Drops()), Freezes: uint64(v3.QueueFreezes())}
-	return h.last, nil
+	return h.statsLocked()
 }
 
-// Close closes the socket and unmaps the ring, after reading the last
-// counters.
+func (h *Handle) statsLocked() (Stats, error) {
+	h.total.Corrupt = h.corrupt.Load()
+	if h.closed || h.closing.Load() {
+		return h.total, nil
+	}
+	// The kernel resets its counters on every read: add them up.
+	st, err := unix.GetsockoptTpacketStatsV3(h.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		return h.total, fmt.Errorf("reading PACKET_STATISTICS: %w", err)
+	}
+	h.total.Packets += uint64(st.Packets)
+	h.total.Drops += uint64(st.Drops)
+	h.total.Freezes += uint64(st.Freeze_q_cnt)
+	return h.total, nil
+}
+
+// dropAll is a filter that keeps nothing.
+var dropAll = []bpf.RawInstruction{{Op: 0x06}} // ret #0
+
+// Close reads the last counters and closes the socket. Held blocks stay
+// readable: the ring is unmapped when the last is released, and until
+// then the socket takes no more packets.
 func (h *Handle) Close() error {
-	h.Stats()
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
+	if h.closed || h.closing.Load() {
+		h.mu.Unlock()
 		return nil
 	}
-	h.closed = true
-	h.tp.Close()
+	h.statsLocked()
+	h.closing.Store(true)
+	h.mu.Unlock()
+	if h.cur != nil {
+		h.cur.Release()
+		h.cur = nil
+	}
+	if h.held.Load() == 0 {
+		h.unmap()
+		return nil
+	}
+	// The socket lives until the ring is unmapped: keep it from working.
+	attach(h.fd, dropAll)
+	if h.held.Load() == 0 {
+		h.unmap()
+	}
 	return nil
+}
+
+// unmap closes the socket and unmaps the ring, once nothing is held.
+func (h *Handle) unmap() {
+	h.unmapped.Do(func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.closed = true
+		unix.Munmap(h.ring)
+		unix.Close(h.fd)
+		h.ring = nil
+	})
+}
+
+// Block is one retired block of the ring, held by the reader until
+// Release. Its packets' Data alias the ring: they are valid until Release.
+type Block struct {
+	h        *Handle
+	idx      int
+	status   *uint32
+	w        walker
+	released atomic.Bool
+}
+
+// Len is the number of packets the block holds (the kernel's count).
+func (b *Block) Len() int { return int(b.w.left) }
+
+// Next fills p with the block's next packet (LinkRaw, p.Interface 0) and
+// reports whether there was one. Only the reader may call it.
+func (b *Block) Next(p *capture.Packet) bool {
+	var r rawPacket
+	for b.w.next(&r) {
+		ts := time.Unix(int64(r.sec), int64(r.nsec))
+		if h := b.h; !h.cutoff.IsZero() {
+			if ts.Before(h.cutoff) {
+				h.early++
+				continue
+			}
+			h.cutoff = time.Time{}
+		}
+		p.Timestamp = ts
+		p.Length = r.wireLen
+		p.LinkType = capture.LinkRaw
+		p.Interface = 0
+		p.Data = r.data
+		return true
+	}
+	if b.w.corrupt && b.w.blk != nil {
+		b.w.blk = nil // count the block once
+		b.h.corrupt.Add(1)
+	}
+	return false
+}
+
+// Release hands the block back to the kernel; the packets read from it
+// must no longer be used. It may be called from any goroutine, once (later
+// calls do nothing).
+func (b *Block) Release() {
+	if !b.released.CompareAndSwap(false, true) {
+		return
+	}
+	// An atomic store orders the reads of the block before the kernel
+	// sees it as its own again.
+	atomic.StoreUint32(b.status, tpStatusKernel)
+	h := b.h
+	h.out[b.idx].Store(false) // after the status: the reader must not see the old one
+	if h.held.Add(-1) == 0 && h.closing.Load() {
+		h.unmap()
+	}
 }

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
 )
@@ -223,5 +226,191 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if _, err := NetnsInode("/proc/self/ns/net"); err != nil {
 		t.Error(err)
+	}
+}
+
+// heldBlocks reads blocks until the ring is idle for three poll timeouts,
+// holding every one, and counts their UDP packets by destination port.
+func heldBlocks(t *testing.T, h *Handle) ([]*Block, map[uint16]int) {
+	t.Helper()
+	var blocks []*Block
+	got := map[uint16]int{}
+	dec := capture.NewDecoder(capture.DecoderOptions{})
+	var p capture.Packet
+	var f capture.Frame
+	for idle := 0; idle < 3; {
+		b, err := h.NextBlock()
+		if errors.Is(err, ErrTimeout) {
+			idle++
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = 0
+		blocks = append(blocks, b)
+		if h.Held() != len(blocks) {
+			t.Fatalf("Held() = %d with %d blocks out", h.Held(), len(blocks))
+		}
+		for b.Next(&p) {
+			if dec.Decode(&p, &f) && f.Proto == capture.IPProtoUDP {
+				got[f.DstPort]++
+			}
+		}
+	}
+	return blocks, got
+}
+
+// recount decodes the packets of held blocks again: they must be intact.
+func recount(t *testing.T, h *Handle, blocks []*Block) map[uint16]int {
+	t.Helper()
+	got := map[uint16]int{}
+	dec := capture.NewDecoder(capture.DecoderOptions{})
+	var p capture.Packet
+	var f capture.Frame
+	for _, b := range blocks {
+		off := int(uintptr(unsafe.Pointer(b.status))-uintptr(unsafe.Pointer(&h.ring[0]))) - offBlockStatus
+		again := &Block{h: h, status: b.status, w: newWalker(h.ring[off : off+h.bsize])}
+		for again.Next(&p) {
+			if dec.Decode(&p, &f) && f.Proto == capture.IPProtoUDP {
+				got[f.DstPort]++
+			}
+		}
+	}
+	return got
+}
+
+func TestBlocksReleasedOutOfOrder(t *testing.T) {
+	requireRoot(t)
+	a, b := netnsPair(t)
+	nsA, nsB := openNS(t, a), openNS(t, b)
+	h, err := Open(nsA, Options{Filter: "udp", PollTimeout: 50 * time.Millisecond, RingSize: 16 * minBlockSize, BlockSize: minBlockSize, BlockTimeout: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	want := map[uint16]int{}
+	for i := range 4 {
+		port := uint16(7100 + i)
+		sendUDP(t, nsB, "udp4", fmt.Sprintf("10.77.0.1:%d", port), 30, 1000)
+		want[port] = 30
+		time.Sleep(20 * time.Millisecond) // retire the block: one per burst
+	}
+	blocks, got := heldBlocks(t, h)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("packets by port (-want +got):\n%s", diff)
+	}
+	if len(blocks) < 3 {
+		t.Fatalf("%d blocks for four bursts 20ms apart", len(blocks))
+	}
+	if diff := cmp.Diff(want, recount(t, h, blocks)); diff != "" {
+		t.Errorf("held packets changed (-want +got):\n%s", diff)
+	}
+	// Release the newest first, and one twice.
+	for i := len(blocks) - 1; i >= 0; i-- {
+		blocks[i].Release()
+	}
+	blocks[0].Release()
+	if h.Held() != 0 {
+		t.Fatalf("Held() = %d after releasing all", h.Held())
+	}
+	// The kernel fills the released blocks again, past the end of the
+	// ring (a block per burst; no reader meanwhile, so fewer than 16).
+	want = map[uint16]int{}
+	for i := range 12 {
+		port := uint16(7200 + i)
+		sendUDP(t, nsB, "udp4", fmt.Sprintf("10.77.0.1:%d", port), 30, 1000)
+		want[port] = 30
+		time.Sleep(5 * time.Millisecond)
+	}
+	if diff := cmp.Diff(want, collect(t, h)); diff != "" {
+		t.Errorf("after release (-want +got):\n%s", diff)
+	}
+	st, err := h.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Packets != 4*30+12*30 || st.Drops != 0 || st.Corrupt != 0 {
+		t.Errorf("stats %+v, want %d packets and no drops", st, 4*30+12*30)
+	}
+}
+
+func TestHeldBlocksDrop(t *testing.T) {
+	requireRoot(t)
+	a, b := netnsPair(t)
+	nsA, nsB := openNS(t, a), openNS(t, b)
+	h, err := Open(nsA, Options{Filter: "udp", PollTimeout: 50 * time.Millisecond, RingSize: 4 * minBlockSize, BlockSize: minBlockSize, BlockTimeout: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	// 600 KB into a ring of 256 KB that nobody hands back.
+	sendUDP(t, nsB, "udp4", "10.77.0.1:7300", 500, 1200)
+	blocks, got := heldBlocks(t, h)
+	if len(blocks) != 4 || h.Held() != 4 {
+		t.Fatalf("%d blocks taken (%d held), want the whole ring", len(blocks), h.Held())
+	}
+	st, err := h.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Drops == 0 || st.Freezes == 0 {
+		t.Errorf("stats %+v: no drops while every block was held", st)
+	}
+	if uint64(got[7300]) != st.Packets-st.Drops {
+		t.Errorf("captured %d, the kernel says %d of %d kept", got[7300], st.Packets-st.Drops, st.Packets)
+	}
+	for _, b := range blocks {
+		b.Release()
+	}
+	sendUDP(t, nsB, "udp4", "10.77.0.1:7301", 10, 1200)
+	if got := collect(t, h); got[7301] != 10 {
+		t.Errorf("after release: %v, want 10 packets to 7301", got)
+	}
+}
+
+func TestCloseWithHeldBlock(t *testing.T) {
+	requireRoot(t)
+	a, b := netnsPair(t)
+	nsA, nsB := openNS(t, a), openNS(t, b)
+	h, err := Open(nsA, Options{Filter: "udp", RingSize: 4 * minBlockSize, BlockSize: minBlockSize, BlockTimeout: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendUDP(t, nsB, "udp4", "10.77.0.1:7400", 5, 300)
+	blk, err := h.NextBlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p capture.Packet
+	if !blk.Next(&p) {
+		t.Fatal("an empty block")
+	}
+	before, _ := h.Stats()
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if h.closed {
+		t.Fatal("Close unmapped the ring while a block was held")
+	}
+	if p.Data[0]>>4 != 4 || len(p.Data) != 328 { // still readable
+		t.Errorf("held packet: %d bytes, version %d", len(p.Data), p.Data[0]>>4)
+	}
+	if _, err := h.NextBlock(); err == nil || errors.Is(err, ErrTimeout) {
+		t.Errorf("NextBlock after Close: %v", err)
+	}
+	if err := h.Next(&p); err == nil || errors.Is(err, ErrTimeout) {
+		t.Errorf("Next after Close: %v", err)
+	}
+	blk.Release()
+	if !h.closed || h.ring != nil {
+		t.Error("the last release did not unmap the ring")
+	}
+	after, err := h.Stats()
+	if err != nil || after != before {
+		t.Errorf("stats after close %+v (%v), want %+v", after, err, before)
+	}
+	if err := h.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }

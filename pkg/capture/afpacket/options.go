@@ -1,7 +1,8 @@
 // Package afpacket captures packets with Linux AF_PACKET sockets
-// (TPACKET_V3 rings, through gopacket/afpacket, no cgo), opened inside a
-// network namespace, with a kernel-side filter compiled from a subset of
-// tcpdump's language.
+// (TPACKET_V3 rings, mapped with golang.org/x/sys/unix, no cgo), opened
+// inside a network namespace, with a kernel-side filter compiled from a
+// subset of tcpdump's language. A reader may hold the ring's blocks and
+// hand their packets on without copying them (Handle.NextBlock).
 //
 // Sockets are SOCK_DGRAM and bound to ETH_P_ALL: they see every interface
 // of the namespace (or the one named), whatever its link type, and every
