@@ -219,6 +219,14 @@ type export struct {
 	ifaces  map[ifaceKey]int
 	packets uint64
 	errs    []string
+
+	// A follow export takes the workers that connect after it started (a
+	// new node's, or one that reconnected): the registry queues them.
+	joinMu  sync.Mutex
+	joining []*workerConn
+	joined  chan struct{} // signals joining
+	started time.Time
+	last    map[string]time.Time // per worker name: newest packet written
 }
 
 type ifaceKey struct {
@@ -258,7 +266,17 @@ func (h *server) servePcap(w http.ResponseWriter, r *http.Request) {
 	req.Credit = pcapWindow
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	ex := &export{h: h, ctx: ctx, cancel: cancel, req: req, ifaces: map[ifaceKey]int{}}
+	ex := &export{h: h, ctx: ctx, cancel: cancel, req: req, ifaces: map[ifaceKey]int{},
+		joined: make(chan struct{}, 1), started: time.Now(), last: map[string]time.Time{}}
+	if req.Follow {
+		// Registered with the same look at the workers as the one that
+		// chose them: none is missed, none asked twice.
+		h.do(func(reg *registry) {
+			workers = reg.workersFor(req.Pods)
+			reg.follows[ex] = struct{}{}
+		})
+		defer h.do(func(reg *registry) { delete(reg.follows, ex) })
+	}
 	ex.start(workers)
 	defer ex.stop()
 
@@ -370,18 +388,74 @@ func parseFlow(id, transport, a, b string) (*wire.PcapFlow, error) {
 // start registers a part on each worker, then asks it for its packets.
 func (ex *export) start(workers []*workerConn) {
 	for _, w := range workers {
-		p := newExportPart(ex.req.ID, w)
-		ex.parts = append(ex.parts, p)
-		if !w.addExport(p) {
-			p.finish(wire.PcapEnd{ID: p.id}, errDisconnected)
-			continue
-		}
-		w.sendEnvelope(wire.TypePcapRequest, ex.req)
+		ex.startPart(w, ex.req)
 	}
 }
 
+func (ex *export) startPart(w *workerConn, req wire.PcapRequest) *exportPart {
+	p := newExportPart(ex.req.ID, w)
+	ex.parts = append(ex.parts, p)
+	if !w.addExport(p) {
+		p.finish(wire.PcapEnd{ID: p.id}, errDisconnected)
+		return p
+	}
+	w.sendEnvelope(wire.TypePcapRequest, req)
+	return p
+}
+
+// join queues a worker that connected after the export started. It runs
+// in the registry loop, so it never blocks.
+func (ex *export) join(w *workerConn) {
+	ex.joinMu.Lock()
+	ex.joining = append(ex.joining, w)
+	ex.joinMu.Unlock()
+	select {
+	case ex.joined <- struct{}{}:
+	default:
+	}
+}
+
+// startJoined asks the queued workers for their packets. A worker seen
+// before (it reconnected) sends what came after the newest packet already
+// written from it, or after the export started, so nothing comes twice; a
+// new one sends what the request asked for.
+func (ex *export) startJoined(mu *sync.Mutex) []*exportPart {
+	ex.joinMu.Lock()
+	ws := ex.joining
+	ex.joining = nil
+	ex.joinMu.Unlock()
+	var parts []*exportPart
+	for _, w := range ws {
+		req := ex.req
+		mu.Lock()
+		last, seen := ex.last[w.name]
+		mu.Unlock()
+		if !seen && ex.seen(w.name) {
+			last, seen = ex.started, true
+		}
+		if seen && last.After(req.From) {
+			req.From = last.Add(time.Nanosecond)
+		}
+		parts = append(parts, ex.startPart(w, req))
+	}
+	return parts
+}
+
+// seen reports whether a part of this export asked worker name before.
+func (ex *export) seen(name string) bool {
+	for _, p := range ex.parts {
+		if p.w.name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // stop cancels the parts still running.
-func (ex *export) stop() {
+func (ex *export) stop() { ex.stopParts() }
+
+// stopParts cancels the parts still running.
+func (ex *export) stopParts() {
 	for _, p := range ex.parts {
 		select {
 		case <-p.ended:
@@ -469,6 +543,9 @@ func (ex *export) write(s *source) error {
 		s.ids[i] = id
 	}
 	ex.packets++
+	if ex.req.Follow && s.pkt.Timestamp.After(ex.last[s.name]) {
+		ex.last[s.name] = s.pkt.Timestamp
+	}
 	return ex.out.WritePacket(s.ids[i], &s.pkt)
 }
 
@@ -503,18 +580,22 @@ func (ex *export) merge() {
 }
 
 // follow writes the parts' packets as they come, one goroutine per part,
-// and flushes the stream regularly.
+// and flushes the stream regularly. Workers that connect meanwhile join
+// in. It ends when the client leaves, or, for an export bounded in time,
+// once every part has ended.
 func (ex *export) follow() {
-	var mu sync.Mutex
+	var mu sync.Mutex // guards ex.out, ex.last and ex.fail
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
+	ended := make(chan struct{}, 64)
 	bad := func(err error) {
 		mu.Lock()
 		ex.fail(err)
 		mu.Unlock()
 	}
-	for _, p := range ex.parts {
+	run := func(p *exportPart) {
 		wg.Go(func() {
+			defer func() { ended <- struct{}{} }()
 			s, err := ex.open(p)
 			if err != nil {
 				bad(err)
@@ -534,6 +615,10 @@ func (ex *export) follow() {
 			}
 		})
 	}
+	for _, p := range ex.parts {
+		run(p)
+	}
+	running := len(ex.parts)
 	flusher := make(chan struct{})
 	go func() {
 		defer close(flusher)
@@ -552,7 +637,27 @@ func (ex *export) follow() {
 			}
 		}
 	}()
+	bounded := !ex.req.To.IsZero()
+	for running > 0 || !bounded {
+		select {
+		case <-ex.ctx.Done():
+			ex.stopParts()
+			bounded, running = true, 0 // wait for the parts below
+		case <-ex.joined:
+			for _, p := range ex.startJoined(&mu) {
+				run(p)
+				running++
+			}
+		case <-ended:
+			running--
+		}
+	}
+	go func() {
+		for range ended { // parts still ending after the client left
+		}
+	}()
 	wg.Wait()
+	close(ended)
 	close(stop)
 	<-flusher
 }

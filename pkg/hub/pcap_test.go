@@ -357,6 +357,90 @@ func TestPcapFollow(t *testing.T) {
 	}
 }
 
+// TestPcapFollowJoins checks that a follow export takes the workers that
+// connect after it started: a new node's, which sends what it has, and one
+// that reconnected, which sends only what came after the packets already
+// written from it.
+func TestPcapFollowJoins(t *testing.T) {
+	ctx := testCtx(t)
+	h := hubtest.Start(t, hub.NewOptions())
+	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	w1, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "w1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	resp, err := h.Do(rctx, http.MethodGet, wire.PathPcap, url.Values{"follow": {"1"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var req1 wire.PcapRequest
+	if err := w1.Expect(ctx, wire.TypePcapRequest, &req1); err != nil {
+		t.Fatal(err)
+	}
+	send := func(w *hubtest.Worker, id string, pkts []pktSpec) {
+		t.Helper()
+		if err := w.SendRaw(websocket.BinaryMessage, wire.AppendPcapChunk(nil, id, workerPcap(t, base, pkts))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(w1, req1.ID, []pktSpec{{"a/x", 0}})
+	src, err := capture.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() string {
+		t.Helper()
+		var p capture.Packet
+		if err := src.Next(&p); err != nil {
+			t.Fatal(err)
+		}
+		return src.Interfaces()[p.Interface].Name
+	}
+	if got := read(); got != "a/x" {
+		t.Fatalf("first packet on %q, want a/x", got)
+	}
+
+	// A worker on a new node joins with the export's own request.
+	w2, err := h.DialWorker(ctx, wire.Hello{Node: "n2", Worker: "w2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	var req2 wire.PcapRequest
+	if err := w2.Expect(ctx, wire.TypePcapRequest, &req2); err != nil {
+		t.Fatal(err)
+	}
+	if req2.ID != req1.ID || !req2.Follow || !req2.From.IsZero() {
+		t.Errorf("new worker's request %+v, want that of the export (%+v)", req2, req1)
+	}
+	send(w2, req2.ID, []pktSpec{{"b/y", time.Millisecond}})
+	if got := read(); got != "b/y" {
+		t.Fatalf("new worker's packet on %q, want b/y", got)
+	}
+
+	// w1 reconnects: it is asked for what came after its last packet.
+	w1.Close()
+	w1, err = h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "w1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w1.Close()
+	var again wire.PcapRequest
+	if err := w1.Expect(ctx, wire.TypePcapRequest, &again); err != nil {
+		t.Fatal(err)
+	}
+	if want := base.Add(time.Nanosecond); again.ID != req1.ID || !again.From.Equal(want) {
+		t.Errorf("reconnected worker's request %+v, want from %v", again, want)
+	}
+	send(w1, again.ID, []pktSpec{{"a/x", 2 * time.Millisecond}})
+	if got := read(); got != "a/x" {
+		t.Fatalf("reconnected worker's packet on %q, want a/x", got)
+	}
+}
+
 // TestPcapWorkersByPod checks that an export of known pods asks only the
 // workers of their nodes.
 func TestPcapWorkersByPod(t *testing.T) {

@@ -19,6 +19,7 @@ type registry struct {
 	workers map[string]*workerConn // by worker name
 	union   string                 // last pushed to workers
 	targets wire.Targets           // IPMap normalized
+	follows map[*export]struct{}   // follow exports, which take workers that connect later
 }
 
 // do runs fn in the registry loop and waits for it. It returns false,
@@ -42,6 +43,7 @@ func (h *server) registryLoop(ctx context.Context) {
 		subs:    map[*subscriber]struct{}{},
 		workers: map[string]*workerConn{},
 		union:   wire.FilterNone,
+		follows: map[*export]struct{}{},
 	}
 	tick := time.NewTicker(h.opts.StatsInterval)
 	defer tick.Stop()
@@ -139,6 +141,11 @@ func (r *registry) addWorker(w *workerConn) bool {
 	r.publishWorkers()
 	w.sendTargets(r.targetsFor(w.node))
 	w.sendFilter(r.union)
+	for ex := range r.follows {
+		if nodes, all := r.nodesOf(ex.req.Pods); all || nodes[w.node] {
+			ex.join(w)
+		}
+	}
 	return true
 }
 
@@ -188,10 +195,26 @@ func (r *registry) workersFor(pods []string) []*workerConn {
 		all = append(all, w)
 	}
 	slices.SortFunc(all, func(a, b *workerConn) int { return strings.Compare(a.name, b.name) })
-	if len(pods) == 0 {
+	nodes, every := r.nodesOf(pods)
+	if every {
 		return all
 	}
-	nodes := map[string]bool{}
+	var out []*workerConn
+	for _, w := range all {
+		if nodes[w.node] {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// nodesOf returns the nodes of the pods named namespace/name, or all when
+// there are no pods or one is not a target on a known node.
+func (r *registry) nodesOf(pods []string) (nodes map[string]bool, all bool) {
+	if len(pods) == 0 {
+		return nil, true
+	}
+	nodes = map[string]bool{}
 	for _, p := range pods {
 		node := ""
 		for _, t := range r.targets.Targets {
@@ -201,17 +224,11 @@ func (r *registry) workersFor(pods []string) []*workerConn {
 			}
 		}
 		if node == "" {
-			return all
+			return nil, true
 		}
 		nodes[node] = true
 	}
-	var out []*workerConn
-	for _, w := range all {
-		if nodes[w.node] {
-			out = append(out, w)
-		}
-	}
-	return out
+	return nodes, false
 }
 
 // sessionStats gathers the latest stats of every worker and the hub's.
