@@ -120,7 +120,10 @@ func (o *PcapOptions) Run(ctx context.Context) error {
 		case <-runCtx.Done():
 		}
 	}()
-	q := hubclient.PcapQuery{Since: o.Since, Follow: o.Follow || o.Since == 0}
+	// Without --since it is live: packets from now on, not what a running
+	// session stored before. Follow too, for a hub older than live.
+	live := o.Since == 0
+	q := hubclient.PcapQuery{Since: o.Since, Follow: o.Follow || live, Live: live}
 	if l.sess != nil {
 		// A new session: stream once every worker is connected, or the
 		// export would miss the nodes whose worker came late.

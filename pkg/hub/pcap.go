@@ -235,6 +235,7 @@ type ifaceKey struct {
 }
 
 // servePcap answers GET /v1/pcap?since=5m&pods=ns/a,ns/b&flow=ID&a=..&b=..
+// (or live=1: from now on, following)
 // with one pcapng stream merged from the workers: one section, one
 // interface per pod (named namespace/pod), packets in time order (in
 // arrival order with follow=1).
@@ -357,6 +358,18 @@ func parsePcapQuery(r *http.Request, now time.Time) (wire.PcapRequest, error) {
 	if s := q.Get("follow"); s != "" {
 		if req.Follow, err = strconv.ParseBool(s); err != nil {
 			return req, fmt.Errorf("bad follow %q: want true or false", s)
+		}
+	}
+	if s := q.Get("live"); s != "" {
+		live, err := strconv.ParseBool(s)
+		switch {
+		case err != nil:
+			return req, fmt.Errorf("bad live %q: want true or false", s)
+		case live && !req.From.IsZero():
+			return req, errors.New("live takes no since or from: it starts now")
+		case live:
+			// Packets from now on: nothing a running session stored.
+			req.From, req.Follow = now, true
 		}
 	}
 	return req, nil

@@ -357,6 +357,33 @@ func TestPcapFollow(t *testing.T) {
 	}
 }
 
+// TestPcapLive checks that a live export asks for packets from now on,
+// following, and nothing stored before.
+func TestPcapLive(t *testing.T) {
+	ctx := testCtx(t)
+	h := hubtest.Start(t, hub.NewOptions())
+	w, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "w1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	before := time.Now()
+	resp, err := h.Do(rctx, http.MethodGet, wire.PathPcap, url.Values{"live": {"true"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var req wire.PcapRequest
+	if err := w.Expect(ctx, wire.TypePcapRequest, &req); err != nil {
+		t.Fatal(err)
+	}
+	if !req.Follow || req.From.Before(before) || req.From.After(time.Now()) {
+		t.Errorf("live request %+v, want follow from a time after %v", req, before)
+	}
+}
+
 // TestPcapFollowJoins checks that a follow export takes the workers that
 // connect after it started: a new node's, which sends what it has, and one
 // that reconnected, which sends only what came after the packets already
@@ -495,6 +522,8 @@ func TestPcapBadRequests(t *testing.T) {
 		{"pods": {"cart-1"}},
 		{"pods": {"shop/cart/1"}},
 		{"follow": {"maybe"}},
+		{"live": {"maybe"}},
+		{"live": {"true"}, "since": {"5m"}},
 		{"flow": {"x"}, "a": {"10.0.0.1"}},
 		{"a": {"10.0.0.1:1"}},
 		{"flow": {"x"}, "transport": {"sctp"}},

@@ -141,6 +141,7 @@ type PcapQuery struct {
 	Since  time.Duration // 0: from the oldest stored packet
 	Pods   []string      // namespace/name; empty: every target
 	Follow bool          // keep streaming live packets
+	Live   bool          // only packets from now on (the hub's clock), none stored
 }
 
 func (q PcapQuery) values() url.Values {
@@ -153,6 +154,9 @@ func (q PcapQuery) values() url.Values {
 	}
 	if q.Follow {
 		v.Set("follow", "true")
+	}
+	if q.Live {
+		v.Set("live", "true")
 	}
 	return v
 }
