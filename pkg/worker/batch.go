@@ -14,12 +14,15 @@ const (
 	batchPackets = 1024
 )
 
-// batch holds packets of one capture interface, copied out of the ring.
-// It is shared by the consumers it was queued to (dissection, the sinks)
-// and goes back to the pool when the last one releases it.
+// batch holds packets of one capture interface: copied into data, or
+// aliasing a block of the kernel ring (ring). It is shared by the
+// consumers it was queued to (dissection, the sinks), which copy what they
+// keep; the last one to release it hands the block back and the batch to
+// the pool.
 type batch struct {
 	iface int
 	data  []byte
+	ring  *ringBlock // the block pkts alias; nil when copied
 	pkts  []capture.Packet
 	// skip marks packets another capture already hands to dissection (the
 	// two ends of a flow are both targeted pods); sinks still get them.
@@ -43,6 +46,27 @@ func getBatch(iface int) *batch {
 	b.iface = iface
 	b.data, b.pkts, b.skip = b.data[:0], b.pkts[:0], b.skip[:0]
 	b.nskip, b.size = 0, 0
+	return b
+}
+
+// ringBlock is a block of a capture ring that batches alias, counted: the
+// last reference hands it back to the kernel.
+type ringBlock struct {
+	blk  interface{ Release() }
+	refs atomic.Int32
+}
+
+func (r *ringBlock) release() {
+	if r.refs.Add(-1) == 0 {
+		r.blk.Release()
+	}
+}
+
+// getRingBatch returns a batch that aliases r's block, holding a reference.
+func getRingBatch(iface int, r *ringBlock) *batch {
+	b := getBatch(iface)
+	r.refs.Add(1)
+	b.ring = r
 	return b
 }
 
@@ -70,11 +94,36 @@ func (b *batch) add(p *capture.Packet, skip bool) {
 	b.size += len(p.Data)
 }
 
+// alias adds p without copying it: a batch of getRingBatch, whose block
+// p.Data points into.
+func (b *batch) alias(p *capture.Packet, skip bool) {
+	b.pkts = append(b.pkts, *p)
+	b.skip = append(b.skip, skip)
+	if skip {
+		b.nskip++
+	}
+	b.size += len(p.Data)
+}
+
+// aliasFits reports whether an aliasing batch takes a packet of n bytes:
+// the bounds of a copied batch, so queues hold what they did.
+func (b *batch) aliasFits(n int) bool {
+	return len(b.pkts) < batchPackets && b.size+n <= batchBytes
+}
+
 func (b *batch) empty() bool { return len(b.pkts) == 0 }
 
-// release drops one reference; the last returns the batch to the pool.
+// release drops one reference; the last hands the ring block back and
+// returns the batch to the pool.
 func (b *batch) release() {
-	if b.refs.Add(-1) == 0 && cap(b.data) == batchBytes {
+	if b.refs.Add(-1) != 0 {
+		return
+	}
+	if r := b.ring; r != nil {
+		b.ring = nil
+		r.release()
+	}
+	if cap(b.data) == batchBytes {
 		batchPool.Put(b)
 	}
 }

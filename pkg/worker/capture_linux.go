@@ -79,50 +79,105 @@ type netnsCapture struct {
 // run reads the ring until stopped. It owns the handle and closes it.
 func (c *netnsCapture) run() {
 	defer close(c.done)
+	r := &ringReader{c: c}
 	defer func() {
+		r.flush()
+		// Blocks still held by consumers keep the ring mapped; the last
+		// release unmaps it.
 		c.h.Close()
 		c.pollKernel()
 	}()
 	boostThread()
-	w := c.w
-	var p capture.Packet
-	var b *batch
-	var first, newest time.Time
 	for !c.stop.Load() {
-		err := c.h.Next(&p)
+		blk, err := c.h.NextBlock()
 		if err != nil {
 			if errors.Is(err, afpacket.ErrTimeout) {
-				if b != nil {
-					w.dispatch(c, b, newest)
-					b = nil
-				}
+				r.flush()
 				continue
 			}
 			c.err = err
 			c.failed.Store(true)
 			select {
-			case w.failed <- c.ino:
+			case c.w.failed <- c.ino:
 			default:
 			}
-			break
+			return
 		}
-		if b != nil && !b.fits(len(p.Data)) {
-			w.dispatch(c, b, newest)
+		if c.h.Held()*2 <= c.h.Blocks() {
+			r.alias(blk)
+		} else {
+			// The consumers hold half the ring: copy, so that the kernel
+			// never runs out of blocks because of them.
+			r.copy(blk)
+			blk.Release()
+		}
+	}
+}
+
+// ringReader turns the blocks of a capture's ring into batches: batches
+// that alias the block while the consumers keep up, copies when they lag.
+type ringReader struct {
+	c *netnsCapture
+	p capture.Packet
+	// The copying batch being filled, its first and newest packet times.
+	b             *batch
+	first, newest time.Time
+}
+
+// alias queues the packets of blk in batches that alias it; the last
+// batch released hands it back to the kernel.
+func (r *ringReader) alias(blk *afpacket.Block) {
+	r.flush() // what was copied before it goes first
+	c := r.c
+	t := c.w.tables.load()
+	rb := &ringBlock{blk: blk}
+	rb.refs.Store(1) // the walk's own, so that an early consumer cannot release it
+	defer rb.release()
+	var b *batch
+	for blk.Next(&r.p) {
+		p := &r.p
+		if b != nil && !b.aliasFits(len(p.Data)) {
+			c.w.dispatch(c, b, r.newest)
 			b = nil
 		}
 		if b == nil {
-			b = getBatch(c.info.index)
-			first = p.Timestamp
+			b = getRingBatch(c.info.index, rb)
 		}
-		b.add(&p, w.tables.load().skipDissect(c.ino, p.Data))
-		newest = p.Timestamp
-		if newest.Sub(first) >= flushAge {
-			w.dispatch(c, b, newest)
-			b = nil
-		}
+		b.alias(p, t.skipDissect(c.ino, p.Data))
+		r.newest = p.Timestamp
 	}
 	if b != nil {
-		w.dispatch(c, b, newest)
+		c.w.dispatch(c, b, r.newest)
+	}
+}
+
+// copy copies the packets of blk into batches, which are queued when
+// full or flushAge old; the caller releases blk.
+func (r *ringReader) copy(blk *afpacket.Block) {
+	c := r.c
+	t := c.w.tables.load()
+	for blk.Next(&r.p) {
+		p := &r.p
+		if r.b != nil && !r.b.fits(len(p.Data)) {
+			r.flush()
+		}
+		if r.b == nil {
+			r.b = getBatch(c.info.index)
+			r.first = p.Timestamp
+		}
+		r.b.add(p, t.skipDissect(c.ino, p.Data))
+		r.newest = p.Timestamp
+		if r.newest.Sub(r.first) >= flushAge {
+			r.flush()
+		}
+	}
+}
+
+// flush queues the copying batch, if any.
+func (r *ringReader) flush() {
+	if r.b != nil {
+		r.c.w.dispatch(r.c, r.b, r.newest)
+		r.b = nil
 	}
 }
 

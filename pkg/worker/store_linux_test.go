@@ -163,6 +163,9 @@ func TestWorkerShedsDissectionFirst(t *testing.T) {
 	w, out, stop := runWorker(t, Options{Sinks: []Sink{st}, MaxMemory: 1 << 10}, web.target())
 	waitFor(t, 3*time.Second, "attach", func() bool { return w.Stats().Attached == 1 })
 	waitFor(t, 3*time.Second, "shedding", func() bool { return w.Stats().Shedding })
+	// A packet that came before shedding started (the pod's own traffic)
+	// was dissected: the reader hands blocks on as soon as they retire.
+	early := w.Stats().Packets
 	for i := 0; i < 5; i++ {
 		get(t, env, "http://"+web.ip+":8080/hello")
 	}
@@ -196,8 +199,8 @@ func TestWorkerShedsDissectionFirst(t *testing.T) {
 	if n := len(out.entries(t)); n != 0 {
 		t.Errorf("%d entries while shedding", n)
 	}
-	if sst := st.Stats(); sst.Packets != wst.Packets || wst.ShedPackets != wst.Packets || wst.ShedEvents != 1 {
-		t.Errorf("store has %d packets, worker captured %d and shed %d (%d events)", sst.Packets, wst.Packets, wst.ShedPackets, wst.ShedEvents)
+	if sst := st.Stats(); sst.Packets != wst.Packets || wst.ShedPackets > wst.Packets || wst.ShedPackets+early < wst.Packets || wst.ShedEvents != 1 {
+		t.Errorf("store has %d packets, worker captured %d (%d before shedding) and shed %d (%d events)", sst.Packets, wst.Packets, early, wst.ShedPackets, wst.ShedEvents)
 	}
 }
 

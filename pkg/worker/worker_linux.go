@@ -282,15 +282,26 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-sinksDone
 	}
 	if err != nil {
+		w.drainDissect() // the pipeline has stopped
 		return err
 	}
 	// The pipeline drains the queue and closes every flow.
+	var r pipeResult
 	select {
-	case r := <-pipeDone:
-		return r.err
+	case r = <-pipeDone:
 	case <-time.After(30 * time.Second):
 		cancelPipe()
-		return (<-pipeDone).err
+		r = <-pipeDone
+	}
+	w.drainDissect()
+	return r.err
+}
+
+// drainDissect releases what a stopped pipeline left queued, so that the
+// ring blocks the batches alias go back and closed rings are unmapped.
+func (w *Worker) drainDissect() {
+	for b := range w.dissectQ {
+		b.release()
 	}
 }
 
