@@ -122,6 +122,9 @@ func (b *batch) release() {
 	if r := b.ring; r != nil {
 		b.ring = nil
 		r.release()
+		// No pointer into the ring survives in the pool: the ring may be
+		// unmapped now.
+		clear(b.pkts)
 	}
 	if cap(b.data) == batchBytes {
 		batchPool.Put(b)

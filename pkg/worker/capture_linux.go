@@ -103,15 +103,30 @@ func (c *netnsCapture) run() {
 			}
 			return
 		}
-		if c.h.Held()*2 <= c.h.Blocks() {
+		if c.w.opts.ZeroCopy && c.keepingUp() {
 			r.alias(blk)
 		} else {
-			// The consumers hold half the ring: copy, so that the kernel
-			// never runs out of blocks because of them.
+			// The consumers lag: copy, so that the kernel never comes
+			// round to a block they still hold.
 			r.copy(blk)
 			blk.Release()
 		}
 	}
+}
+
+// aliasQueue is how many batches may wait for a consumer while the reader
+// still hands out ring blocks: a block must come back well before the
+// kernel fills the rest of the ring.
+const aliasQueue = 4
+
+// keepingUp reports whether the next block may be aliased: the consumers
+// hold at most half the ring and have little queued.
+func (c *netnsCapture) keepingUp() bool {
+	w := c.w
+	if c.h.Held()*2 > c.h.Blocks() || len(w.dissectQ) > aliasQueue {
+		return false
+	}
+	return w.sinkQ == nil || len(w.sinkQ) <= aliasQueue
 }
 
 // ringReader turns the blocks of a capture's ring into batches: batches

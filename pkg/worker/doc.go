@@ -8,11 +8,11 @@
 // pods that start, restart (a new namespace) or go away are attached or
 // released within a second. Capture never waits: each namespace's reader
 // queues batches of packets to dissection and to the sinks with
-// non-blocking sends, counting what does not fit. A batch aliases a block
-// of the kernel ring, which goes back to the kernel when dissection and the
-// sinks are done with it (they copy what they keep); while they hold half
-// the ring, the reader copies packets out instead, so the ring never fills
-// because of them. Over its
+// non-blocking sends, counting what does not fit. With Options.ZeroCopy a
+// batch aliases a block of the kernel ring, which goes back to the kernel
+// when dissection and the sinks are done with it (they copy what they
+// keep); while they hold half the ring or have batches queued, the reader
+// copies packets out instead. Over its
 // memory budget the worker stops dissecting (the sinks still get every
 // packet) until memory comes back down, and counts what it shed.
 //

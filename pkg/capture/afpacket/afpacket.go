@@ -217,9 +217,13 @@ func (h *Handle) NextBlock() (*Block, error) {
 		if ready {
 			// The kernel reports readable while the block before the
 			// one it fills is not its own: one of ours, still held. Poll
-			// cannot tell us more, so check back shortly.
-			time.Sleep(min(backoff, wait))
-			backoff = min(2*backoff, 2*time.Millisecond)
+			// cannot tell us more, so check back shortly. The thread
+			// itself sleeps: a Go timer could fire late on a busy
+			// machine, and the reader would fall behind the ring.
+			d := min(backoff, wait)
+			ts := unix.NsecToTimespec(int64(d))
+			unix.Nanosleep(&ts, nil)
+			backoff = min(2*backoff, time.Millisecond)
 		}
 	}
 }
