@@ -19,6 +19,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 RING=${RING:-}          # shark-agent --ring-size (default: its own)
+ZERO_COPY=${ZERO_COPY:-} # 1: shark-agent --zero-copy (experimental)
 AGENT=${AGENT:-}        # a prebuilt shark-agent to measure instead of building one
 WRK_CONNS=${WRK_CONNS:-32}
 
@@ -109,6 +110,7 @@ run() {
 	shark)
 		local ring=()
 		[[ -n $RING ]] && ring=(--ring-size "$RING")
+		[[ -n $ZERO_COPY ]] && ring+=(--zero-copy)
 		"$WORK/shark-agent" sniff --netns "/run/netns/$SRV" -o json --stats "${ring[@]}" \
 			>/dev/null 2>"$WORK/shark.err" &
 		pid=$!

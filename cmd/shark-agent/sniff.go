@@ -41,6 +41,7 @@ type SniffOptions struct {
 	CPUProfile  string
 	Shards      int
 	TLS         bool
+	ZeroCopy    bool
 
 	capture captureFlags
 	output  outputFlags
@@ -111,6 +112,7 @@ kubectl shark tap, and can write the raw packets to a pcapng or pcap file.`,
 	f.BoolVar(&o.Stats, "stats", o.Stats, "print capture statistics to stderr at the end")
 	f.IntVar(&o.Shards, "shards", o.Shards, "dissection goroutines (0: one per CPU)")
 	f.BoolVar(&o.TLS, "tls", o.TLS, "also show the TLS plaintext of the namespace's processes (eBPF uprobes on OpenSSL and Go crypto/tls)")
+	f.BoolVar(&o.ZeroCopy, "zero-copy", o.ZeroCopy, "experimental: hand packets on in the kernel ring's blocks instead of copying them (less CPU; under heavy load held blocks leave the kernel less room)")
 	f.StringVar(&o.CPUProfile, "cpuprofile", o.CPUProfile, "write a CPU profile to this file (benchmarks)")
 	f.MarkHidden("cpuprofile")
 	o.capture.add(f)
@@ -215,6 +217,7 @@ func (o *SniffOptions) Run(ctx context.Context) error {
 		MaxMemory: int64(o.MaxMemory),
 		Shards:    o.Shards,
 		TLS:       o.TLS,
+		ZeroCopy:  o.ZeroCopy,
 		Logf: func(format string, args ...any) {
 			if o.Stats || !quietNotice(format) {
 				logf(format, args...)
