@@ -72,6 +72,23 @@ func (c *cluster) run(t *testing.T, nodes int, args ...string) (string, error) {
 	return string(out), err
 }
 
+// stdout runs hack/cluster and returns its standard output alone: kubectl
+// may log to stderr mid-stream (its WebSocket exec does), which must not
+// mix into output that is parsed. A failure's error carries stderr.
+func (c *cluster) stdout(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(c.root, "hack", "cluster"), args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		err = fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out), err
+}
+
 func (c *cluster) must(t *testing.T, nodes int, args ...string) string {
 	t.Helper()
 	begin := time.Now()
@@ -299,7 +316,7 @@ func (c *cluster) testCrossNode(t *testing.T) {
 	svcIP := strings.TrimSpace(c.kubectl(t, "-n", ns, "get", "service", "web", "-o", "jsonpath={.spec.clusterIP}"))
 
 	inClient := func(args ...string) (string, error) {
-		return c.run(t, 0, append([]string{"kubectl", "-n", ns, "exec", "client", "--", "/toolbox"}, args...)...)
+		return c.stdout(t, append([]string{"kubectl", "-n", ns, "exec", "client", "--", "/toolbox"}, args...)...)
 	}
 	tests := []struct {
 		name string

@@ -74,10 +74,11 @@ func ensureDemo(t *testing.T) *demoShop {
 	return d
 }
 
-// kubectl runs kubectl in the demo's namespace.
+// kubectl runs kubectl in the demo's namespace and returns its output;
+// what kubectl logs on stderr goes only into the error.
 func (d *demoShop) kubectl(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	return d.c.run(t, 0, append([]string{"kubectl", "-n", d.Namespace}, args...)...)
+	return d.c.stdout(t, append([]string{"kubectl", "-n", d.Namespace}, args...)...)
 }
 
 // get fetches url from inside the loadgen pod, so service names resolve
