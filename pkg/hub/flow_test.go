@@ -57,11 +57,7 @@ func TestSlowSubscriber(t *testing.T) {
 	}
 	opts.APIListener = smallSendBuffers{l}
 	h := hubtest.Start(t, opts)
-	w, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "w1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := dialWorker(ctx, t, h, "n1", "w1")
 	fast, err := h.Subscribe(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -206,11 +202,7 @@ func TestIdleTimeout(t *testing.T) {
 		noCall("while a subscriber sends heartbeats", idle/6)
 	}
 	// Silence, but for a worker that keeps sending: the session goes.
-	w, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "w1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := dialWorker(ctx, t, h, "n1", "w1")
 	lastBeat := time.Now()
 	if err := s.Heartbeat(); err != nil {
 		t.Fatal(err)
@@ -272,16 +264,8 @@ func TestLimits(t *testing.T) {
 	if _, err := h.Subscribe(ctx, ""); err == nil || !strings.Contains(err.Error(), "HTTP 503") {
 		t.Errorf("second subscriber: %v, want HTTP 503", err)
 	}
-	w, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "w1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	w2, err := h.DialWorker(ctx, wire.Hello{Node: "n2", Worker: "w2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w2.Close()
+	w := dialWorker(ctx, t, h, "n1", "w1")
+	w2 := dialWorker(ctx, t, h, "n2", "w2")
 	if err := w2.Expect(ctx, "never", nil); err == nil || !strings.Contains(err.Error(), "too many workers") {
 		t.Errorf("second worker: %v, want closed for too many workers", err)
 	}

@@ -30,6 +30,17 @@ func testCtx(t *testing.T) context.Context {
 var ts0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // httpEntry is an HTTP exchange between two raw IPs.
+// dialWorker connects a worker named name on node, closed at the test's end.
+func dialWorker(ctx context.Context, t *testing.T, h *hubtest.Hub, node, name string) *hubtest.Worker {
+	t.Helper()
+	w, err := h.DialWorker(ctx, wire.Hello{Node: node, Worker: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
 func httpEntry(id string, src, dst string) entry.Entry {
 	return entry.Entry{
 		V: entry.Version, ID: id, TS: ts0, ElapsedUS: 1200, Proto: entry.ProtoHTTP,

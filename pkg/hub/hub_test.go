@@ -177,11 +177,7 @@ func TestWorkerTLS(t *testing.T) {
 func TestFilterPushdown(t *testing.T) {
 	ctx := testCtx(t)
 	h := hubtest.Start(t, hub.NewOptions())
-	w, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "w1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := dialWorker(ctx, t, h, "n1", "w1")
 	step := func(what, want string) {
 		t.Helper()
 		if got := nextFilter(ctx, t, w); got != want {
@@ -202,11 +198,7 @@ func TestFilterPushdown(t *testing.T) {
 	step("http and dns subscribers", `(proto == "dns") || (proto == "http")`)
 
 	// A worker that connects now gets the union at once.
-	w2, err := h.DialWorker(ctx, wire.Hello{Node: "n2", Worker: "w2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w2.Close()
+	w2 := dialWorker(ctx, t, h, "n2", "w2")
 	if got := nextFilter(ctx, t, w2); got != `(proto == "dns") || (proto == "http")` {
 		t.Errorf("late worker's filter %q", got)
 	}
@@ -270,11 +262,7 @@ func TestSubscribeBadFilter(t *testing.T) {
 func TestEnrichment(t *testing.T) {
 	ctx := testCtx(t)
 	h := hubtest.Start(t, hub.NewOptions())
-	w1, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "w1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w1.Close()
+	w1 := dialWorker(ctx, t, h, "n1", "w1")
 	var first wire.Targets
 	if err := w1.Expect(ctx, wire.TypeTargets, &first); err != nil {
 		t.Fatal(err)
@@ -308,11 +296,7 @@ func TestEnrichment(t *testing.T) {
 	if d := cmp.Diff(wire.Targets{Targets: []wire.Target{front}, IPMap: wantMap}, got); d != "" {
 		t.Errorf("worker on n1 got (-want +got):\n%s", d)
 	}
-	w2, err := h.DialWorker(ctx, wire.Hello{Node: "n2", Worker: "w2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w2.Close()
+	w2 := dialWorker(ctx, t, h, "n2", "w2")
 	if err := w2.Expect(ctx, wire.TypeTargets, &got); err != nil {
 		t.Fatal(err)
 	}
@@ -366,11 +350,7 @@ func TestStatsAndMetrics(t *testing.T) {
 	opts := hub.NewOptions()
 	opts.StatsInterval = 20 * time.Millisecond
 	h := hubtest.Start(t, opts)
-	w, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "w1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := dialWorker(ctx, t, h, "n1", "w1")
 	s, err := h.Subscribe(ctx, `proto == "http"`)
 	if err != nil {
 		t.Fatal(err)
@@ -469,11 +449,7 @@ func TestWorkerReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	nextFilter(ctx, t, old)
-	w, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "w1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := dialWorker(ctx, t, h, "n1", "w1")
 	if err := old.Expect(ctx, "never", nil); err == nil || !strings.Contains(err.Error(), "connection closed") {
 		t.Errorf("old connection: %v, want closed", err)
 	}
@@ -512,11 +488,7 @@ func TestWorkerMustSayHello(t *testing.T) {
 		t.Fatalf("got %v, want a policy violation close", err)
 	}
 
-	w, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "w1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := dialWorker(ctx, t, h, "n1", "w1")
 	if err := w.Send(wire.TypeHello, wire.Hello{}); err != nil {
 		t.Fatal(err)
 	}

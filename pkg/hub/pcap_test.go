@@ -149,16 +149,8 @@ func TestPcapMerge(t *testing.T) {
 	ctx := testCtx(t)
 	h := hubtest.Start(t, hub.NewOptions())
 	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
-	wa, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "wa"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wa.Close()
-	wb, err := h.DialWorker(ctx, wire.Hello{Node: "n2", Worker: "wb"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wb.Close()
+	wa := dialWorker(ctx, t, h, "n1", "wa")
+	wb := dialWorker(ctx, t, h, "n2", "wb")
 
 	// Interleaved in time across workers, and across the pods of one.
 	var specA, specB []pktSpec
@@ -241,31 +233,15 @@ func TestPcapPartialFailure(t *testing.T) {
 	opts.PcapStallTimeout = 300 * time.Millisecond
 	h := hubtest.Start(t, opts)
 	base := time.Now().Truncate(time.Millisecond)
-	good, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "good"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer good.Close()
-	failing, err := h.DialWorker(ctx, wire.Hello{Node: "n2", Worker: "failing"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer failing.Close()
-	stalled, err := h.DialWorker(ctx, wire.Hello{Node: "n3", Worker: "stalled"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stalled.Close()
+	good := dialWorker(ctx, t, h, "n1", "good")
+	failing := dialWorker(ctx, t, h, "n2", "failing")
+	stalled := dialWorker(ctx, t, h, "n3", "stalled")
 	leaving, err := h.DialWorker(ctx, wire.Hello{Node: "n4", Worker: "leaving"})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	garbage, err := h.DialWorker(ctx, wire.Hello{Node: "n5", Worker: "garbage"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer garbage.Close()
+	garbage := dialWorker(ctx, t, h, "n5", "garbage")
 
 	answerPcap(ctx, good, workerPcap(t, base, []pktSpec{{"a/x", 0}, {"a/x", time.Millisecond}}))
 	answerPcap(ctx, garbage, []byte("this is not a capture file"))
@@ -317,11 +293,7 @@ func TestPcapFollow(t *testing.T) {
 	ctx := testCtx(t)
 	h := hubtest.Start(t, hub.NewOptions())
 	base := time.Now().Truncate(time.Millisecond)
-	w, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "w1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := dialWorker(ctx, t, h, "n1", "w1")
 	rctx, stop := context.WithCancel(ctx)
 	resp, err := h.Do(rctx, http.MethodGet, wire.PathPcap, url.Values{"follow": {"1"}}, nil)
 	if err != nil {
@@ -362,11 +334,7 @@ func TestPcapFollow(t *testing.T) {
 func TestPcapLive(t *testing.T) {
 	ctx := testCtx(t)
 	h := hubtest.Start(t, hub.NewOptions())
-	w, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "w1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := dialWorker(ctx, t, h, "n1", "w1")
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	before := time.Now()
@@ -431,11 +399,7 @@ func TestPcapFollowJoins(t *testing.T) {
 	}
 
 	// A worker on a new node joins with the export's own request.
-	w2, err := h.DialWorker(ctx, wire.Hello{Node: "n2", Worker: "w2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w2.Close()
+	w2 := dialWorker(ctx, t, h, "n2", "w2")
 	var req2 wire.PcapRequest
 	if err := w2.Expect(ctx, wire.TypePcapRequest, &req2); err != nil {
 		t.Fatal(err)
@@ -473,16 +437,8 @@ func TestPcapFollowJoins(t *testing.T) {
 func TestPcapWorkersByPod(t *testing.T) {
 	ctx := testCtx(t)
 	h := hubtest.Start(t, hub.NewOptions())
-	wa, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "wa"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wa.Close()
-	wb, err := h.DialWorker(ctx, wire.Hello{Node: "n2", Worker: "wb"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wb.Close()
+	wa := dialWorker(ctx, t, h, "n1", "wa")
+	wb := dialWorker(ctx, t, h, "n2", "wb")
 	targets := wire.Targets{Targets: []wire.Target{{UID: "u1", Namespace: "shop", Name: "cart-1", Node: "n2"}}}
 	if code, body := do(ctx, t, h, http.MethodPost, wire.PathTargets, targets); code != http.StatusOK {
 		t.Fatalf("targets: %d %s", code, body)
@@ -533,11 +489,7 @@ func TestPcapBadRequests(t *testing.T) {
 		}
 	}
 	// One export at a time: a second one is refused while the first runs.
-	w, err := h.DialWorker(ctx, wire.Hello{Node: "n1", Worker: "w1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := dialWorker(ctx, t, h, "n1", "w1")
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	resp, err := h.Do(rctx, http.MethodGet, wire.PathPcap, url.Values{"follow": {"true"}}, nil)
