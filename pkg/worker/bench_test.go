@@ -30,15 +30,7 @@ func BenchmarkCapturePath(b *testing.B) {
 			cur.refs.Store(1)
 			q <- cur
 			cur = nil
-			for len(q) > 0 || m.cur != nil {
-				if err := m.Next(&out); err != nil {
-					b.Fatal(err)
-				}
-				if m.cur != nil && m.i == len(m.cur.pkts) {
-					m.cur.release()
-					m.cur = nil
-				}
-			}
+			drain(b, m, q, &out)
 		}
 		if cur == nil {
 			cur = getBatch(0)
@@ -92,15 +84,7 @@ func BenchmarkCapturePathAlias(b *testing.B) {
 			q <- cur
 			cur = nil
 			rb.release()
-			for len(q) > 0 || m.cur != nil {
-				if err := m.Next(&out); err != nil {
-					b.Fatal(err)
-				}
-				if m.cur != nil && m.i == len(m.cur.pkts) {
-					m.cur.release()
-					m.cur = nil
-				}
-			}
+			drain(b, m, q, &out)
 		}
 		if cur == nil {
 			rb = &ringBlock{blk: blk}
@@ -108,5 +92,18 @@ func BenchmarkCapturePathAlias(b *testing.B) {
 			cur = getRingBatch(0, rb)
 		}
 		cur.alias(&p, tbl.load().skipDissect(1, data))
+	}
+}
+
+// drain reads every queued batch through the mux, as dissection does.
+func drain(b *testing.B, m *mux, q chan *batch, out *capture.Packet) {
+	for len(q) > 0 || m.cur != nil {
+		if err := m.Next(out); err != nil {
+			b.Fatal(err)
+		}
+		if m.cur != nil && m.i == len(m.cur.pkts) {
+			m.cur.release()
+			m.cur = nil
+		}
 	}
 }
