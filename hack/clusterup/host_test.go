@@ -63,6 +63,35 @@ func TestNetworkSetupAndTeardown(t *testing.T) {
 			t.Errorf("node 2 addresses lack %q:\n%s", want, out)
 		}
 	}
+	// Bridges keep their own address whatever ports come and go: a pod's
+	// veth with a lower one does not take it over.
+	for _, br := range []struct {
+		name string
+		in   []string
+		mac  string
+	}{
+		{nodeBridge, nil, bridgeMAC(0)},
+		{"shark-cni1", nil, bridgeMAC(1)},
+		{"shark-cni2", []string{"nsenter", "--net=" + ns[1].netns, "--"}, bridgeMAC(2)},
+	} {
+		cmd := func(args ...string) (string, error) {
+			all := append(append([]string{}, br.in...), args...)
+			return output(ctx, all[0], all[1:]...)
+		}
+		if _, err := cmd("ip", "link", "add", "shark-t0", "address", "02:00:00:00:00:01", "type", "veth", "peer", "name", "shark-t1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cmd("ip", "link", "set", "shark-t0", "master", br.name, "up"); err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd("ip", "-br", "link", "show", "dev", br.name) // NAME STATE ADDRESS FLAGS
+		if f := strings.Fields(out); err != nil || len(f) < 3 || f[2] != br.mac {
+			t.Errorf("%s: %q with a lower port, %v; want address %s", br.name, strings.TrimSpace(out), err, br.mac)
+		}
+		if _, err := cmd("ip", "link", "del", "shark-t0"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	routes, err := output(ctx, "ip", "route", "show", "10.89.2.0/24")
 	if err != nil || !strings.Contains(routes, "via 10.88.0.2 dev shark0") {
 		t.Errorf("host route to node 2's pods = %q, %v", routes, err)

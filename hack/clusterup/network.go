@@ -20,6 +20,7 @@ func setupNetwork(ctx context.Context, ns []node) error {
 	first := ns[0]
 	steps := [][]string{
 		{"ip", "link", "add", nodeBridge, "type", "bridge"},
+		{"ip", "link", "set", nodeBridge, "address", bridgeMAC(0)},
 		{"ip", "addr", "replace", prefixOf(first.ip, nodeNet), "dev", nodeBridge},
 		{"ip", "link", "set", nodeBridge, "up"},
 		{"ip", "route", "replace", "unreachable", nodeSupernet.String()},
@@ -62,6 +63,7 @@ func setupNode(ctx context.Context, n, first node) error {
 	// it now gives the pod CIDR a route before then.
 	steps := [][]string{
 		inNetns(n.netns, "ip", "link", "add", n.cniBridge, "type", "bridge"),
+		inNetns(n.netns, "ip", "link", "set", n.cniBridge, "address", bridgeMAC(n.index)),
 		inNetns(n.netns, "ip", "addr", "replace", prefixOf(n.podGateway, n.podCIDR), "dev", n.cniBridge),
 		inNetns(n.netns, "ip", "link", "set", n.cniBridge, "up"),
 	}
@@ -73,6 +75,15 @@ func setupNode(ctx context.Context, n, first node) error {
 		"net/bridge/bridge-nf-call-iptables":  "1",
 		"net/bridge/bridge-nf-call-ip6tables": "1",
 	})
+}
+
+// bridgeMAC is the fixed, locally administered address of bridge i (0: the
+// node bridge, else node i's pod bridge). A bridge without one takes the
+// lowest address of its ports, so it changed as pods came and went, and
+// pods whose ARP entry for their gateway still held the old address lost
+// their traffic for seconds, until it was resolved again.
+func bridgeMAC(i int) string {
+	return fmt.Sprintf("02:5a:00:00:%02x:%02x", i>>8, i&0xff)
 }
 
 func prefixOf(a interface{ String() string }, p interface{ Bits() int }) string {
