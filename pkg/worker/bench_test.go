@@ -13,13 +13,7 @@ import (
 // per packet: copy 1500-byte packets into batches, queue them, and hand
 // them to the pipeline's reader.
 func BenchmarkCapturePath(b *testing.B) {
-	data := make([]byte, 1500)
-	data[0] = 0x45
-	p := capture.Packet{Timestamp: time.Unix(1, 0), Length: len(data), LinkType: capture.LinkRaw, Data: data}
-	tbl := &tableStore{}
-	tbl.p.Store(buildTable([]*podInfo{{index: 0}}, nil))
-	q := make(chan *batch, 64)
-	m := newMux(q, tbl.load)
+	data, p, tbl, q, m := capturePathSetup()
 	var out capture.Packet
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
@@ -64,13 +58,7 @@ func BenchmarkAnnotate(b *testing.B) {
 // a ring block instead of copying: what the reader does while the
 // consumers keep up.
 func BenchmarkCapturePathAlias(b *testing.B) {
-	data := make([]byte, 1500)
-	data[0] = 0x45
-	p := capture.Packet{Timestamp: time.Unix(1, 0), Length: len(data), LinkType: capture.LinkRaw, Data: data}
-	tbl := &tableStore{}
-	tbl.p.Store(buildTable([]*podInfo{{index: 0}}, nil))
-	q := make(chan *batch, 64)
-	m := newMux(q, tbl.load)
+	data, p, tbl, q, m := capturePathSetup()
 	var out capture.Packet
 	blk := &fakeBlock{}
 	b.SetBytes(int64(len(data)))
@@ -106,4 +94,16 @@ func drain(b *testing.B, m *mux, q chan *batch, out *capture.Packet) {
 			m.cur = nil
 		}
 	}
+}
+
+// capturePathSetup is what the capture path benchmarks share: a 1500-byte
+// IPv4 packet, a one-pod table, and a mux over a batch queue.
+func capturePathSetup() ([]byte, capture.Packet, *tableStore, chan *batch, *mux) {
+	data := make([]byte, 1500)
+	data[0] = 0x45
+	p := capture.Packet{Timestamp: time.Unix(1, 0), Length: len(data), LinkType: capture.LinkRaw, Data: data}
+	tbl := &tableStore{}
+	tbl.p.Store(buildTable([]*podInfo{{index: 0}}, nil))
+	q := make(chan *batch, 64)
+	return data, p, tbl, q, newMux(q, tbl.load)
 }
