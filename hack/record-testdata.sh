@@ -159,8 +159,11 @@ record_testdata() {
 
 # bench OUT SIZE_MB: rounds of mostly HTTP/1.1 keep-alive traffic with some
 # HTTP/2, gRPC and DNS, until the capture reaches SIZE_MB (bounded rounds).
+# Every LARGE_EVERY-th HTTP/1.1 request is a 200 KB download: 25 gives about
+# 9 KB per exchange and 1 KB per packet, the shape of the reference capture
+# in BENCHMARKS.md; 100 gives a denser one (2.4 KB per exchange).
 bench() {
-	local out=$1 size_mb=$2
+	local out=$1 size_mb=$2 large_every=${LARGE_EVERY:-25}
 	[[ $size_mb =~ ^[0-9]+$ ]] || usage
 	local want=$((size_mb * 1024 * 1024)) logs=$WORK/logs-bench round=0
 	mkdir -p "$logs" "$(dirname "$out")"
@@ -169,7 +172,7 @@ bench() {
 	while (( $(stat -c %s "$WORK/bench.pcap") < want && round < 200 )); do
 		round=$((round + 1))
 		local pids=()
-		tg http-client -url "http://$HTTP" -n 20000 -c 8 -large-every 100 -pipeline 20 \
+		tg http-client -url "http://$HTTP" -n 20000 -c 8 -large-every "$large_every" -pipeline 20 \
 			-log "$logs/http1-$round.json" & pids+=($!)
 		tg h2-client -url "http://$H2C" -n 2000 -c 8 -conns 2 -log "$logs/h2-$round.json" & pids+=($!)
 		tg grpc-client -addr "$GRPC" -n 1000 -c 4 -log "$logs/grpc-$round.json" & pids+=($!)

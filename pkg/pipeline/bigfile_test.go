@@ -22,7 +22,7 @@ import (
 func BenchmarkBenchFile(b *testing.B) {
 	path := os.Getenv("BENCH_FILE")
 	if path == "" {
-		path = "../../.cache/bench/mixed-220MB.pcap"
+		path = "../../.cache/bench/mixed-220MB-l25.pcap"
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
