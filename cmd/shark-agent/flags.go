@@ -219,7 +219,7 @@ func printStats(w io.Writer, st worker.Stats, all bool) {
 	for _, n := range st.Entries {
 		entries += n
 	}
-	fmt.Fprintf(w, "%d packets captured (%d bytes), %d dropped by the kernel (ring full, %d freezes), %d not dissected (queue full), %d not dissected (memory), %d not dissected (capture behind), %d not stored (queue full); %d TCP and %d UDP flows, %d TCP gaps; %d entries\n",
+	fmt.Fprintf(w, "%d packets captured (%d bytes), %d dropped by the kernel (ring full, %d freezes), %d not dissected (queue full), %d not dissected (memory), %d not dissected (capture behind), %d not stored (queue full); %d TCP and %d UDP flows, %d TCP gaps; %d entries; %d packets of unclaimed flows summarised\n",
 		st.Packets, st.Bytes, st.KernelDrops, st.RingFreezes, st.DissectDrops, st.ShedPackets, st.BehindPackets, st.SinkDrops,
-		st.Assemble.TCPFlows, st.Assemble.UDPFlows, st.Assemble.Gaps, entries)
+		st.Assemble.TCPFlows, st.Assemble.UDPFlows, st.Assemble.Gaps, entries, st.Summarised)
 }

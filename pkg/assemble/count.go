@@ -21,7 +21,9 @@ import (
 // protocols then cost a map lookup per packet instead of reassembly.
 type Counter interface {
 	Counting() bool
-	Count(fromA bool, n int, ts time.Time)
+	// Count adds n new payload bytes from one side, carried by pkts
+	// segments.
+	Count(fromA bool, n, pkts int, ts time.Time)
 }
 
 // TCP flags in capture.Frame.Flags.
@@ -98,7 +100,9 @@ func (t *seqTrack) observe(d int, seq uint32, n int, syn bool) int {
 // countFrame handles a frame of a flow that is only counted. It reports
 // false when the frame is of no counted flow. Only the frame's TCP fields
 // and the length of its payload are read: a caller told of the flow by
-// OnCounted may hand frames whose payload bytes are not the packet's.
+// OnCounted may hand frames whose payload bytes are not the packet's, or
+// frames cut after their headers that stand for several segments (see
+// payloadLen).
 func (a *Assembler) countFrame(f *capture.Frame) bool {
 	src := netip.AddrPortFrom(f.Src, f.SrcPort)
 	dst := netip.AddrPortFrom(f.Dst, f.DstPort)
@@ -115,8 +119,8 @@ func (a *Assembler) countFrame(f *capture.Frame) bool {
 		s.last = f.Timestamp
 	}
 	d := side(fromA)
-	if n := s.seqs.observe(d, f.Seq, len(f.Payload), f.Flags&flagSYN != 0); n > 0 && !s.dropped {
-		s.count(fromA, n, f.Timestamp)
+	if n := s.seqs.observe(d, f.Seq, payloadLen(f), f.Flags&flagSYN != 0); n > 0 && !s.dropped {
+		s.count(fromA, n, max(f.Segments, 1), f.Timestamp)
 	}
 	if f.Flags&flagRST != 0 {
 		s.rst = true
@@ -129,6 +133,13 @@ func (a *Assembler) countFrame(f *capture.Frame) bool {
 		a.endCounted(s)
 	}
 	return true
+}
+
+// payloadLen is the length on the wire of f's payload: a frame the capture
+// cut counts whole (PayloadLen), so a live capture may hand a counted
+// flow's segments as their headers alone, several in order as one.
+func payloadLen(f *capture.Frame) int {
+	return max(len(f.Payload), f.PayloadLen)
 }
 
 func side(fromA bool) int {

@@ -1,6 +1,7 @@
 package assemble
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
 )
 
 // summary is a Handler that only sums what it is given, like a flow no
@@ -28,9 +31,10 @@ func (s *summary) Data(fromA bool, b []byte, ts time.Time) {
 	s.calls++
 	s.add(fromA, len(b), ts)
 }
-func (s *summary) Count(fromA bool, n int, ts time.Time) {
+func (s *summary) Count(fromA bool, n, pkts int, ts time.Time) {
 	s.counted++
 	s.add(fromA, n, ts)
+	s.Pkts[idx(fromA)] += pkts - 1
 }
 func (s *summary) add(fromA bool, n int, ts time.Time) {
 	s.Bytes[idx(fromA)] += n
@@ -198,5 +202,71 @@ func TestOnCounted(t *testing.T) {
 	want := []string{fmt.Sprint(client, server, true), fmt.Sprint(client, server, false)}
 	if diff := cmp.Diff(want, log); diff != "" {
 		t.Errorf("OnCounted calls (-want +got):\n%s", diff)
+	}
+}
+
+// cutSeg is seg for a frame the capture cut after its TCP header: it
+// carries n payload bytes on the wire, none captured, in segs segments.
+func (h *harness) cutSeg(src, dst netip.AddrPort, seq, ack uint32, flags uint8, n, segs int) {
+	h.now = h.now.Add(time.Millisecond)
+	hdr := make([]byte, 20)
+	binary.BigEndian.PutUint16(hdr[0:], src.Port())
+	binary.BigEndian.PutUint16(hdr[2:], dst.Port())
+	binary.BigEndian.PutUint32(hdr[4:], seq)
+	hdr[12] = 5 << 4
+	hdr[13] = flags
+	f := capture.Frame{
+		Timestamp: h.now, WireLen: 20 + n + 34,
+		Src: src.Addr(), Dst: dst.Addr(), Proto: capture.IPProtoTCP,
+		SrcPort: src.Port(), DstPort: dst.Port(),
+		Segment: hdr, Payload: hdr[20:], Truncated: true, PayloadLen: n,
+		Seq: seq, Ack: ack, Flags: flags, Segments: segs,
+	}
+	h.asm.Frame(&f)
+}
+
+// TestCountingCutFrames: once a flow is counted, a frame cut after its
+// headers counts the payload its IP header declared, and the segments it
+// stands for, so that three segments handed as one cut frame (what the
+// worker's capture threads do with counted flows) sum the same bytes and
+// packets as the segments themselves, a retransmission among them still
+// counted once.
+func TestCountingCutFrames(t *testing.T) {
+	body := strings.Repeat("y", 1000)
+	open := func(h *harness) {
+		h.handshake()
+		h.seg(client, server, 1001, 5001, psh, "HELLO unknown protocol\n")
+		h.seg(server, client, 5001, 1024, psh, body)
+	}
+	closeIt := func(h *harness) {
+		h.seg(client, server, 1024, 9001, fin, "")
+		h.seg(server, client, 9001, 1025, fin, "")
+	}
+	whole, _ := countRun(t, 1, func(h *harness) {
+		open(h)
+		for seq := uint32(6001); seq < 9001; seq += 1000 {
+			h.seg(server, client, seq, 1024, psh, body)
+		}
+		h.seg(server, client, 7001, 1024, psh, body) // retransmitted
+		closeIt(h)
+	})
+	cut, asm := countRun(t, 1, func(h *harness) {
+		open(h)
+		h.cutSeg(server, client, 6001, 1024, psh, 3000, 3)
+		h.cutSeg(server, client, 7001, 1024, psh, 1000, 1) // retransmitted
+		closeIt(h)
+	})
+	if len(whole) != 1 || len(cut) != 1 {
+		t.Fatalf("flows: %d whole, %d cut; want 1 each", len(whole), len(cut))
+	}
+	if whole[0].Bytes != cut[0].Bytes || whole[0].Pkts != cut[0].Pkts || whole[0].Reason != cut[0].Reason || cut[0].Ends != 1 {
+		t.Errorf("cut frames: bytes %v, packets %v, end %q (%d ends); whole segments: bytes %v, packets %v, end %q",
+			cut[0].Bytes, cut[0].Pkts, cut[0].Reason, cut[0].Ends, whole[0].Bytes, whole[0].Pkts, whole[0].Reason)
+	}
+	if want := [2]int{23, 4000}; cut[0].Bytes != want {
+		t.Errorf("bytes = %v, want %v", cut[0].Bytes, want)
+	}
+	if asm.Stats().Gaps != 0 {
+		t.Errorf("gaps = %d, want none", asm.Stats().Gaps)
 	}
 }

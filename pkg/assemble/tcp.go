@@ -128,9 +128,9 @@ func (s *tcpStream) data(fromA bool, b []byte, ts time.Time) {
 	}
 }
 
-func (s *tcpStream) count(fromA bool, n int, ts time.Time) {
+func (s *tcpStream) count(fromA bool, n, pkts int, ts time.Time) {
 	defer s.recover()
-	s.counter.Count(fromA, n, ts)
+	s.counter.Count(fromA, n, pkts, ts)
 }
 
 func (s *tcpStream) gap(fromA bool, n int) {

@@ -33,6 +33,11 @@ type Packet struct {
 	// Interface indexes Source.Interfaces(); pcap files have one.
 	Interface int
 	Data      []byte
+	// Segments, when more than one, is how many TCP segments with payload
+	// this packet stands for: a live capture may hand the in-order
+	// segments of a flow that is only counted as one packet cut after its
+	// headers, whose IP length is their payloads' sum.
+	Segments int
 }
 
 // Interface describes one capture interface (pcapng IDB, or a pod's netns).

@@ -156,7 +156,7 @@ func (d *Decoder) ipv4(p *Packet, f *Frame, b []byte) bool {
 		key := fragKey{src: src, dst: dst, id: uint32(binary.BigEndian.Uint16(b[4:])), proto: proto}
 		return d.fragment(p, f, key, int(frag&0x1fff)<<3, frag&0x2000 != 0, b[hdr:], cut)
 	}
-	return d.transport(p, f, src, dst, proto, b[hdr:], cut, p.Length)
+	return d.transport(p, f, src, dst, proto, b[hdr:], cut, p.Length, int(binary.BigEndian.Uint16(b[2:]))-hdr)
 }
 
 // IPv6 extension headers we step over.
@@ -187,12 +187,13 @@ func (d *Decoder) ipv6(p *Packet, f *Frame, b []byte) bool {
 	}
 	src := netip.AddrFrom16([16]byte(b[8:24]))
 	dst := netip.AddrFrom16([16]byte(b[24:40]))
-	return d.ipv6Chain(p, f, src, dst, b[40:], b[6], cut, false)
+	return d.ipv6Chain(p, f, src, dst, b[40:], b[6], cut, false, n-40)
 }
 
 // ipv6Chain walks the extension headers from b, whose type is next, to
 // the transport header. reassembled forbids a second fragment header.
-func (d *Decoder) ipv6Chain(p *Packet, f *Frame, src, dst netip.Addr, b []byte, next uint8, cut, reassembled bool) bool {
+// rest is how many bytes the IP header says follow from b's start.
+func (d *Decoder) ipv6Chain(p *Packet, f *Frame, src, dst netip.Addr, b []byte, next uint8, cut, reassembled bool, rest int) bool {
 	for range maxIP6Headers {
 		switch next {
 		case IPProtoTCP, IPProtoUDP:
@@ -200,7 +201,7 @@ func (d *Decoder) ipv6Chain(p *Packet, f *Frame, src, dst netip.Addr, b []byte, 
 			if reassembled {
 				wire = d.frag.wire
 			}
-			return d.transport(p, f, src, dst, next, b, cut, wire)
+			return d.transport(p, f, src, dst, next, b, cut, wire, rest)
 		case ip6HopByHop, ip6Routing, ip6DestOpts, ip6AH:
 			if len(b) < 8 {
 				return d.drop(cut)
@@ -212,7 +213,7 @@ func (d *Decoder) ipv6Chain(p *Packet, f *Frame, src, dst netip.Addr, b []byte, 
 			if n > len(b) {
 				return d.drop(cut)
 			}
-			next, b = b[0], b[n:]
+			next, b, rest = b[0], b[n:], rest-n
 		case ip6Fragment:
 			if reassembled {
 				return d.malformed()
@@ -222,7 +223,7 @@ func (d *Decoder) ipv6Chain(p *Packet, f *Frame, src, dst netip.Addr, b []byte, 
 			}
 			fo := binary.BigEndian.Uint16(b[2:])
 			if fo&0xfff9 == 0 { // offset 0, no more fragments: atomic (RFC 6946)
-				next, b = b[0], b[8:]
+				next, b, rest = b[0], b[8:], rest-8
 				continue
 			}
 			switch b[0] {
@@ -255,14 +256,15 @@ func (d *Decoder) fragment(p *Packet, f *Frame, key fragKey, off int, more bool,
 	}
 	d.stats.Reassembled++
 	if key.src.Is4() {
-		return d.transport(p, f, key.src, key.dst, key.proto, seg, false, d.frag.wire)
+		return d.transport(p, f, key.src, key.dst, key.proto, seg, false, d.frag.wire, len(seg))
 	}
-	return d.ipv6Chain(p, f, key.src, key.dst, seg, key.proto, false, true)
+	return d.ipv6Chain(p, f, key.src, key.dst, seg, key.proto, false, true, len(seg))
 }
 
 // transport decodes a TCP or UDP segment into f. wire is the length on
-// the wire of the frames that carried it.
-func (d *Decoder) transport(p *Packet, f *Frame, src, dst netip.Addr, proto uint8, seg []byte, cut bool, wire int) bool {
+// the wire of the frames that carried it; segLen is the segment's length
+// by the IP header, which says more than len(seg) when the capture cut it.
+func (d *Decoder) transport(p *Packet, f *Frame, src, dst netip.Addr, proto uint8, seg []byte, cut bool, wire, segLen int) bool {
 	var payload []byte
 	if proto == IPProtoTCP {
 		if len(seg) < 20 {
@@ -301,6 +303,11 @@ func (d *Decoder) transport(p *Packet, f *Frame, src, dst netip.Addr, proto uint
 		Segment:   seg,
 		Payload:   payload,
 		Truncated: cut,
+	}
+	f.PayloadLen = len(payload)
+	f.Segments = p.Segments
+	if cut && proto == IPProtoTCP && segLen > len(seg) {
+		f.PayloadLen += segLen - len(seg)
 	}
 	if proto == IPProtoTCP {
 		f.Seq = binary.BigEndian.Uint32(seg[4:])

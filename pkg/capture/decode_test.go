@@ -29,15 +29,16 @@ func wantFrame(t testing.TB, s seg, frameLen int) Frame {
 		segment = segment[20:]
 	}
 	f := Frame{
-		Timestamp: t0,
-		WireLen:   frameLen,
-		Src:       netip.MustParseAddr(s.src),
-		Dst:       netip.MustParseAddr(s.dst),
-		Proto:     IPProtoTCP,
-		SrcPort:   s.sport,
-		DstPort:   s.dport,
-		Segment:   segment,
-		Payload:   s.payload,
+		Timestamp:  t0,
+		WireLen:    frameLen,
+		Src:        netip.MustParseAddr(s.src),
+		Dst:        netip.MustParseAddr(s.dst),
+		Proto:      IPProtoTCP,
+		SrcPort:    s.sport,
+		DstPort:    s.dport,
+		Segment:    segment,
+		Payload:    s.payload,
+		PayloadLen: len(s.payload),
 	}
 	if s.udp {
 		f.Proto = IPProtoUDP
@@ -141,6 +142,33 @@ func TestDecodeSnaplenCut(t *testing.T) {
 			}
 			if ok && (!f.Truncated || len(f.Payload) != tc.payLen || f.WireLen != len(full)) {
 				t.Errorf("Truncated=%v payload=%d wire=%d; want true, %d, %d", f.Truncated, len(f.Payload), f.WireLen, tc.payLen, len(full))
+			}
+			if ok && f.PayloadLen != 100 {
+				t.Errorf("PayloadLen = %d, want the 100 bytes on the wire", f.PayloadLen)
+			}
+		})
+	}
+}
+
+// A cut IPv6 segment's payload length comes from the IPv6 header, less the
+// extension headers it steps over.
+func TestDecodeSnaplenCutIPv6(t *testing.T) {
+	s := tcp4
+	s.v6, s.src, s.dst = true, "fd00::1", "fd00::2"
+	s.payload = bytes.Repeat([]byte("b"), 300)
+	ip := ipBytes(t, s)
+	// A destination options header (8 bytes, padding only) before TCP.
+	withOpts := append([]byte{}, ip[:40]...)
+	withOpts[6] = ip6DestOpts
+	binary.BigEndian.PutUint16(withOpts[4:], uint16(len(ip)-40+8))
+	withOpts = append(withOpts, IPProtoTCP, 0, 1, 4, 0, 0, 0, 0)
+	withOpts = append(withOpts, ip[40:]...)
+	for name, pkt := range map[string][]byte{"plain": ip, "destination options": withOpts} {
+		t.Run(name, func(t *testing.T) {
+			keep := len(pkt) - 300 + 10
+			f, ok, _ := decodeOne(t, LinkRaw, pkt[:keep], len(pkt))
+			if !ok || !f.Truncated || len(f.Payload) != 10 || f.PayloadLen != 300 {
+				t.Errorf("ok=%v Truncated=%v payload=%d PayloadLen=%d; want true, true, 10, 300", ok, f.Truncated, len(f.Payload), f.PayloadLen)
 			}
 		})
 	}

@@ -38,6 +38,13 @@ type Frame struct {
 	// Truncated reports that the capture's snap length cut the packet:
 	// Payload holds only the captured prefix of the segment's payload.
 	Truncated bool
+	// PayloadLen is the payload's length on the wire: len(Payload), or
+	// more when the capture cut a TCP segment whose IP header tells its
+	// length. A flow that is only counted needs no more than that.
+	PayloadLen int
+	// Segments is the packet's Segments: how many segments a summary of
+	// a counted flow's segments stands for (0 or 1: itself).
+	Segments int
 	// TCP header fields, set when Proto is IPProtoTCP.
 	Seq, Ack uint32
 	Flags    uint8

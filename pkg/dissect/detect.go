@@ -204,9 +204,11 @@ func (c *ConnHandler) Counting() bool {
 	return c.state == unknown && c.info.Transport == "tcp"
 }
 
-// Count implements assemble.Counter: n new payload bytes from one side.
-func (c *ConnHandler) Count(fromA bool, n int, ts time.Time) {
+// Count implements assemble.Counter: n new payload bytes from one side,
+// in pkts segments.
+func (c *ConnHandler) Count(fromA bool, n, pkts int, ts time.Time) {
 	c.account(fromA, n, ts)
+	c.pkts[side(fromA)] += int64(pkts - 1)
 }
 
 // Gap implements assemble.Handler.

@@ -112,7 +112,7 @@ func TestDetectUnknownIsSummarised(t *testing.T) {
 		t.Error("not Counting once no protocol claimed the flow")
 	}
 	// The assembler counts the rest instead of reassembling it.
-	h.Count(true, 4, ts0.Add(3*time.Millisecond))
+	h.Count(true, 4, 1, ts0.Add(3*time.Millisecond))
 	h.End(ts0.Add(5*time.Millisecond), "rst")
 	if len(log) != 0 {
 		t.Errorf("parser fed for unknown bytes: %v", log)

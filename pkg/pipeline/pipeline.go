@@ -16,6 +16,7 @@ import (
 	"cmp"
 	"context"
 	"io"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,12 @@ type Options struct {
 	// round it processed, on that shard's goroutine, so that a live caller
 	// can export them before Run returns.
 	RoundStats func(shard int, st assemble.Stats)
+	// OnCounted, if set, is told on the shards' goroutines when a TCP flow
+	// starts (on) and stops being only counted (see assemble.Counter): a
+	// live source may then hand that flow's packets cut after their
+	// headers, even several in-order segments as one (see
+	// capture.Frame.PayloadLen).
+	OnCounted func(a, b netip.AddrPort, on bool)
 }
 
 // Stats summarise a run.
@@ -92,7 +99,7 @@ func Run(ctx context.Context, src capture.Source, out io.Writer, opts Options) (
 	p := &run{opts: opts, src: src}
 	p.shards = make([]*shard, opts.Shards)
 	for i := range p.shards {
-		p.shards[i] = newShard(i, &p.opts, p.counted.set)
+		p.shards[i] = newShard(i, &p.opts, p.onCounted)
 	}
 	p.pending = p.newRound()
 
@@ -325,6 +332,14 @@ func (p *run) tick() (stop func()) {
 		}
 	}()
 	return func() { close(done) }
+}
+
+// onCounted keeps the reader's set of counted flows and tells the caller.
+func (p *run) onCounted(a, b netip.AddrPort, on bool) {
+	p.counted.set(a, b, on)
+	if p.opts.OnCounted != nil {
+		p.opts.OnCounted(a, b, on)
+	}
 }
 
 // shardOf maps both directions of a flow to the same shard.

@@ -24,14 +24,28 @@ type batch struct {
 	data  []byte
 	ring  *ringBlock // the block pkts alias; nil when copied
 	pkts  []capture.Packet
-	// skip marks packets another capture already hands to dissection (the
-	// two ends of a flow are both targeted pods); sinks still get them.
-	skip  []bool
-	nskip int
-	refs  atomic.Int32
-	// size is the bytes the batch holds, counted against queue budgets.
-	size int
+	// skip marks packets dissection leaves out: another capture hands
+	// them to dissection (the two ends of a flow are both targeted pods),
+	// or a summary stands for them. Sinks still get them.
+	skip []bool
+	// sums are summaries of counted flows' packets (see summarizer), for
+	// dissection only: sums[j] comes before pkts[sumAt[j]]. Their bytes
+	// are in sumData.
+	sums    []capture.Packet
+	sumAt   []int
+	sumData []byte
+	// captured is the packets the batch stands for, in pkts or summarised;
+	// dup those of them another capture dissects.
+	captured, dup int
+	summarised    int // captured packets a summary stands for
+	refs          atomic.Int32
+	// size is the bytes the batch holds, counted against queue budgets;
+	// bytes those of the packets it stands for.
+	size, bytes int
 }
+
+// maxSumData is the summary bytes a pooled batch keeps room for.
+const maxSumData = 64 << 10
 
 var batchPool = sync.Pool{New: func() any {
 	return &batch{
@@ -45,7 +59,8 @@ func getBatch(iface int) *batch {
 	b := batchPool.Get().(*batch)
 	b.iface = iface
 	b.data, b.pkts, b.skip = b.data[:0], b.pkts[:0], b.skip[:0]
-	b.nskip, b.size = 0, 0
+	b.sums, b.sumAt, b.sumData = b.sums[:0], b.sumAt[:0], b.sumData[:0]
+	b.captured, b.dup, b.summarised, b.size, b.bytes = 0, 0, 0, 0, 0
 	return b
 }
 
@@ -77,7 +92,8 @@ func (b *batch) fits(n int) bool {
 }
 
 // add copies p into the batch; the caller checked fits, or the batch is
-// empty (an oversized packet gets a buffer of its own).
+// empty (an oversized packet gets a buffer of its own). skip leaves it out
+// of dissection.
 func (b *batch) add(p *capture.Packet, skip bool) {
 	if len(b.data)+len(p.Data) > cap(b.data) {
 		b.data = make([]byte, 0, len(p.Data)) // oversized: not pooled afterwards
@@ -88,10 +104,9 @@ func (b *batch) add(p *capture.Packet, skip bool) {
 	q.Data = b.data[off:len(b.data):len(b.data)]
 	b.pkts = append(b.pkts, q)
 	b.skip = append(b.skip, skip)
-	if skip {
-		b.nskip++
-	}
+	b.captured++
 	b.size += len(p.Data)
+	b.bytes += len(p.Data)
 }
 
 // alias adds p without copying it: a batch of getRingBatch, whose block
@@ -99,11 +114,26 @@ func (b *batch) add(p *capture.Packet, skip bool) {
 func (b *batch) alias(p *capture.Packet, skip bool) {
 	b.pkts = append(b.pkts, *p)
 	b.skip = append(b.skip, skip)
-	if skip {
-		b.nskip++
-	}
+	b.captured++
+	b.size += len(p.Data)
+	b.bytes += len(p.Data)
+}
+
+// addSummary copies a summary packet into the batch, for dissection
+// before the packets added after it.
+func (b *batch) addSummary(p *capture.Packet) {
+	off := len(b.sumData)
+	b.sumData = append(b.sumData, p.Data...)
+	q := *p
+	q.Data = b.sumData[off:len(b.sumData):len(b.sumData)]
+	b.sums = append(b.sums, q)
+	b.sumAt = append(b.sumAt, len(b.pkts))
 	b.size += len(p.Data)
 }
+
+// dissected is how many captured packets dissection gets, whole or
+// summarised.
+func (b *batch) dissected() int { return b.captured - b.dup }
 
 // aliasFits reports whether an aliasing batch takes a packet of n bytes:
 // the bounds of a copied batch, so queues hold what they did.
@@ -111,7 +141,7 @@ func (b *batch) aliasFits(n int) bool {
 	return len(b.pkts) < batchPackets && b.size+n <= batchBytes
 }
 
-func (b *batch) empty() bool { return len(b.pkts) == 0 }
+func (b *batch) empty() bool { return b.captured == 0 && len(b.sums) == 0 }
 
 // release drops one reference; the last hands the ring block back and
 // returns the batch to the pool.
@@ -125,6 +155,9 @@ func (b *batch) release() {
 		// No pointer into the ring survives in the pool: the ring may be
 		// unmapped now.
 		clear(b.pkts)
+	}
+	if cap(b.sumData) > maxSumData {
+		b.sumData = nil // a burst of summaries: not kept in the pool
 	}
 	if cap(b.data) == batchBytes {
 		batchPool.Put(b)

@@ -20,9 +20,10 @@ import (
 // waiting. newest is the time of its newest packet.
 func (w *Worker) dispatch(c *netnsCapture, b *batch, newest time.Time) {
 	behind := c.behind.update(newest, b.size, time.Now())
-	n := uint64(len(b.pkts))
+	n := uint64(b.captured)
 	c.packets.Add(n)
-	c.bytes.Add(uint64(b.size))
+	c.bytes.Add(uint64(b.bytes))
+	c.summarised.Add(uint64(b.summarised))
 	b.refs.Store(2)
 	if w.sinkQ != nil {
 		select {
@@ -34,7 +35,7 @@ func (w *Worker) dispatch(c *netnsCapture, b *batch, newest time.Time) {
 	} else {
 		b.release()
 	}
-	dissect := n - uint64(b.nskip)
+	dissect := uint64(b.dissected())
 	switch {
 	case dissect == 0:
 		b.release()
@@ -71,7 +72,7 @@ type netnsCapture struct {
 	err    error // set before done closes
 
 	packets, bytes, dissectDrops, sinkDrops, shed atomic.Uint64
-	behindPkts, behindEvents                      atomic.Uint64
+	behindPkts, behindEvents, summarised          atomic.Uint64
 	kmu                                           sync.Mutex
 	kernel                                        afpacket.Stats
 }
@@ -79,7 +80,7 @@ type netnsCapture struct {
 // run reads the ring until stopped. It owns the handle and closes it.
 func (c *netnsCapture) run() {
 	defer close(c.done)
-	r := &ringReader{c: c}
+	r := newRingReader(c)
 	defer func() {
 		r.flush()
 		// Blocks still held by consumers keep the ring mapped; the last
@@ -131,12 +132,56 @@ func (c *netnsCapture) keepingUp() bool {
 
 // ringReader turns the blocks of a capture's ring into batches: batches
 // that alias the block while the consumers keep up, copies when they lag.
+// Packets of counted flows are summarised (see summarizer), and kept
+// whole only for the sinks.
 type ringReader struct {
 	c *netnsCapture
 	p capture.Packet
 	// The copying batch being filled, its first and newest packet times.
 	b             *batch
 	first, newest time.Time
+
+	sum  *summarizer
+	keep bool   // the sinks want every packet
+	dst  *batch // the batch summaries go to
+	emit emitFunc
+}
+
+func newRingReader(c *netnsCapture) *ringReader {
+	r := &ringReader{c: c, sum: newSummarizer(&c.w.counted), keep: c.w.sinkQ != nil}
+	r.emit = func(p *capture.Packet) { r.dst.addSummary(p) }
+	return r
+}
+
+// put adds p to b, whole or summarised, or for the sinks alone.
+func (r *ringReader) put(b *batch, p *capture.Packet, t *table, aliased bool) {
+	dup := t.skipDissect(r.c.ino, p.Data)
+	r.dst = b
+	summarised := !dup && r.sum.take(p, r.emit)
+	switch {
+	case summarised && !r.keep:
+		b.captured++
+		b.summarised++
+		b.bytes += len(p.Data)
+		return
+	case summarised:
+		b.summarised++
+	case dup:
+		b.dup++
+	}
+	if aliased {
+		b.alias(p, dup || summarised)
+	} else {
+		b.add(p, dup || summarised)
+	}
+}
+
+// queue dispatches b with the summaries still open: nothing of its
+// flows may come after it in a later batch before them.
+func (r *ringReader) queue(b *batch) {
+	r.dst = b
+	r.sum.flush(r.emit)
+	r.c.w.dispatch(r.c, b, r.newest)
 }
 
 // alias queues the packets of blk in batches that alias it; the last
@@ -152,17 +197,17 @@ func (r *ringReader) alias(blk *afpacket.Block) {
 	for blk.Next(&r.p) {
 		p := &r.p
 		if b != nil && !b.aliasFits(len(p.Data)) {
-			c.w.dispatch(c, b, r.newest)
+			r.queue(b)
 			b = nil
 		}
 		if b == nil {
 			b = getRingBatch(c.info.index, rb)
 		}
-		b.alias(p, t.skipDissect(c.ino, p.Data))
 		r.newest = p.Timestamp
+		r.put(b, p, t, true)
 	}
 	if b != nil {
-		c.w.dispatch(c, b, r.newest)
+		r.queue(b)
 	}
 }
 
@@ -180,8 +225,8 @@ func (r *ringReader) copy(blk *afpacket.Block) {
 			r.b = getBatch(c.info.index)
 			r.first = p.Timestamp
 		}
-		r.b.add(p, t.skipDissect(c.ino, p.Data))
 		r.newest = p.Timestamp
+		r.put(r.b, p, t, false)
 		if r.newest.Sub(r.first) >= flushAge {
 			r.flush()
 		}
@@ -191,7 +236,7 @@ func (r *ringReader) copy(blk *afpacket.Block) {
 // flush queues the copying batch, if any.
 func (r *ringReader) flush() {
 	if r.b != nil {
-		r.c.w.dispatch(r.c, r.b, r.newest)
+		r.queue(r.b)
 		r.b = nil
 	}
 }
@@ -242,7 +287,7 @@ func (c *netnsCapture) refreshAddrs() bool {
 // counters are a capture's (or a sum of captures') packet counts.
 type counters struct {
 	packets, bytes, dissectDrops, sinkDrops, shed uint64
-	behind, behindEvents                          uint64
+	behind, behindEvents, summarised              uint64
 	kernelPackets, kernelDrops, kernelFreezes     uint64
 }
 
@@ -253,7 +298,7 @@ func (c *netnsCapture) counters() counters {
 	return counters{
 		packets: c.packets.Load(), bytes: c.bytes.Load(),
 		dissectDrops: c.dissectDrops.Load(), sinkDrops: c.sinkDrops.Load(), shed: c.shed.Load(),
-		behind: c.behindPkts.Load(), behindEvents: c.behindEvents.Load(),
+		behind: c.behindPkts.Load(), behindEvents: c.behindEvents.Load(), summarised: c.summarised.Load(),
 		kernelPackets: k.Packets, kernelDrops: k.Drops, kernelFreezes: k.Freezes,
 	}
 }
@@ -266,6 +311,7 @@ func (a *counters) add(b counters) {
 	a.shed += b.shed
 	a.behind += b.behind
 	a.behindEvents += b.behindEvents
+	a.summarised += b.summarised
 	a.kernelPackets += b.kernelPackets
 	a.kernelDrops += b.kernelDrops
 	a.kernelFreezes += b.kernelFreezes
@@ -275,7 +321,7 @@ func (a counters) sub(b counters) counters {
 	return counters{
 		packets: a.packets - b.packets, bytes: a.bytes - b.bytes,
 		dissectDrops: a.dissectDrops - b.dissectDrops, sinkDrops: a.sinkDrops - b.sinkDrops, shed: a.shed - b.shed,
-		behind: a.behind - b.behind, behindEvents: a.behindEvents - b.behindEvents,
+		behind: a.behind - b.behind, behindEvents: a.behindEvents - b.behindEvents, summarised: a.summarised - b.summarised,
 		kernelPackets: a.kernelPackets - b.kernelPackets, kernelDrops: a.kernelDrops - b.kernelDrops,
 		kernelFreezes: a.kernelFreezes - b.kernelFreezes,
 	}

@@ -30,12 +30,17 @@ import (
 
 const (
 	envHTTP = "SHARK_WORKER_TEST_HTTP" // the test binary serves HTTP on this address
+	envBulk = "SHARK_WORKER_TEST_BULK" // the test binary serves bulkServe on this address
 	subnet  = "10.201.0."
 )
 
 func TestMain(m *testing.M) {
 	if addr := os.Getenv(envHTTP); addr != "" {
 		serveHTTP(addr)
+		return
+	}
+	if addr := os.Getenv(envBulk); addr != "" {
+		serveBulk(addr)
 		return
 	}
 	os.Exit(m.Run())
@@ -386,4 +391,48 @@ func waitSince(t *testing.T, start time.Time, limit time.Duration, what string, 
 		time.Sleep(10 * time.Millisecond)
 	}
 	return time.Since(start)
+}
+
+// serveBulk is a server of no known protocol: each connection sends a
+// decimal byte count and a newline, gets that many bytes of noise, and
+// closes when the client does.
+func serveBulk(addr string) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		go func() {
+			defer c.Close()
+			var n int64
+			if _, err := fmt.Fscanf(c, "%d\n", &n); err != nil {
+				return
+			}
+			noise := make([]byte, 64<<10)
+			for i := range noise {
+				noise[i] = byte(i*7919>>3) ^ byte(i)
+			}
+			for n > 0 {
+				k := min(n, int64(len(noise)))
+				if _, err := c.Write(noise[:k]); err != nil {
+					return
+				}
+				n -= k
+			}
+			io.Copy(io.Discard, c)
+		}()
+	}
+}
+
+// bulkServer starts serveBulk in the pod on port 9000.
+func (p *testPod) bulkServer() *exec.Cmd {
+	cmd := p.startEnv([]string{envBulk + "=0.0.0.0:9000"}, os.Args[0], "-test.run=^$")
+	p.env.waitTCP(p.env.host, p.ip+":9000")
+	return cmd
 }

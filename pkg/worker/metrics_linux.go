@@ -29,6 +29,7 @@ var metricDefs = []metricDef{
 	{"queue_drops_total", "Packets that did not fit a queue: not dissected, or not stored.", prometheus.CounterValue, []string{"queue"}},
 	{"shed_packets_total", "Packets not dissected to save memory (over budget) or CPU (a capture behind its ring).", prometheus.CounterValue, []string{"reason"}},
 	{"shed_events_total", "Times the worker started shedding dissection.", prometheus.CounterValue, []string{"reason"}},
+	{"summarised_packets_total", "Packets of flows no parser claimed, dissected as summaries of their headers.", prometheus.CounterValue, nil},
 	{"shedding", "1 while dissection is shed for memory.", prometheus.GaugeValue, nil},
 	{"heap_bytes", "Heap in use.", prometheus.GaugeValue, nil},
 	{"memory_budget_bytes", "The memory budget (--max-memory).", prometheus.GaugeValue, nil},
@@ -92,6 +93,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	emit("shed_packets_total", float64(st.BehindPackets), "capture_behind")
 	emit("shed_events_total", float64(st.ShedEvents), "memory")
 	emit("shed_events_total", float64(st.BehindEvents), "capture_behind")
+	emit("summarised_packets_total", float64(st.Summarised))
 	emit("shedding", b(st.Shedding))
 	emit("heap_bytes", float64(st.HeapBytes))
 	emit("memory_budget_bytes", float64(st.MemoryBudget))

@@ -15,7 +15,7 @@ type mux struct {
 	q      <-chan *batch
 	tables func() *table
 	cur    *batch
-	i      int
+	i, j   int // the next of cur's packets, and of its summaries
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -30,13 +30,18 @@ func newMux(q <-chan *batch, tables func() *table) *mux {
 func (m *mux) Next(p *capture.Packet) error {
 	for {
 		if b := m.cur; b != nil {
-			for m.i < len(b.pkts) {
-				i := m.i
-				m.i++
-				if b.skip[i] {
-					continue
+			for m.i < len(b.pkts) || m.j < len(b.sums) {
+				if m.j < len(b.sums) && b.sumAt[m.j] <= m.i {
+					*p = b.sums[m.j]
+					m.j++
+				} else {
+					i := m.i
+					m.i++
+					if b.skip[i] {
+						continue
+					}
+					*p = b.pkts[i]
 				}
-				*p = b.pkts[i]
 				p.Interface = b.iface
 				return nil
 			}
@@ -48,7 +53,7 @@ func (m *mux) Next(p *capture.Packet) error {
 			if !ok {
 				return io.EOF
 			}
-			m.cur, m.i = b, 0
+			m.cur, m.i, m.j = b, 0, 0
 		case <-m.closed:
 			return io.EOF
 		}

@@ -25,8 +25,11 @@ type Stats struct {
 	// (BehindEvents times).
 	DissectDrops, SinkDrops, ShedPackets, ShedEvents uint64
 	BehindPackets, BehindEvents                      uint64
-	Shedding                                         bool
-	HeapBytes, MemoryBudget                          uint64
+	// Summarised packets, of flows no parser claimed, went to dissection
+	// as summaries of their headers (see summarizer).
+	Summarised              uint64
+	Shedding                bool
+	HeapBytes, MemoryBudget uint64
 	// Entries counts entries by protocol; EntryErrors those with an error
 	// (no response, a capture gap, ...).
 	Entries     map[string]uint64
@@ -66,6 +69,7 @@ func (w *Worker) Stats() Stats {
 		ShedPackets:   t.shed,
 		BehindPackets: t.behind,
 		BehindEvents:  t.behindEvents,
+		Summarised:    t.summarised,
 		ShedEvents:    w.mem.events.Load(),
 		Shedding:      w.mem.shedding.Load(),
 		HeapBytes:     w.mem.inUse.Load(),

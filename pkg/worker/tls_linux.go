@@ -395,7 +395,7 @@ func (s *tlsSource) flush() {
 
 // dispatch queues a batch to the TLS pipeline and the sinks, never waiting.
 func (s *tlsSource) dispatch(b *batch) {
-	n := uint64(len(b.pkts))
+	n := uint64(b.captured)
 	b.refs.Store(2)
 	if q := s.w.sinkQ; q != nil {
 		select {

@@ -159,6 +159,7 @@ type Worker struct {
 
 	tables   tableStore
 	dissectQ chan *batch
+	counted  countedFlows // flows the pipeline only counts
 	sinkQ    chan *batch
 	mem      *memoryGauge
 	running  atomic.Bool
@@ -327,6 +328,7 @@ func (w *Worker) runPipeline(ctx context.Context) pipeResult {
 		Assemble:   w.opts.Assemble,
 		Live:       true,
 		RoundStats: w.roundStats,
+		OnCounted:  w.counted.set,
 	})
 	return pipeResult{st: st, err: err}
 }
