@@ -22,6 +22,8 @@ RING=${RING:-}          # shark-agent --ring-size (default: its own)
 ZERO_COPY=${ZERO_COPY:-} # 1: shark-agent --zero-copy (experimental)
 AGENT=${AGENT:-}        # a prebuilt shark-agent to measure instead of building one
 WRK_CONNS=${WRK_CONNS:-32}
+LOADS=${LOADS:-wrk iperf3} # the loads to run
+AGENT_ARGS=${AGENT_ARGS:-} # more shark-agent sniff flags (e.g. --cpuprofile FILE)
 
 [[ $(id -u) -eq 0 ]] || { echo "error: must run as root (namespaces, AF_PACKET)" >&2; exit 1; }
 for pair in wrk:wrk iperf3:iperf3 tcpdump:tcpdump ethtool:ethtool python3:python3; do
@@ -111,6 +113,8 @@ run() {
 		local ring=()
 		[[ -n $RING ]] && ring=(--ring-size "$RING")
 		[[ -n $ZERO_COPY ]] && ring+=(--zero-copy)
+		# shellcheck disable=SC2206 # flags, split on purpose
+		[[ -n $AGENT_ARGS ]] && ring+=($AGENT_ARGS)
 		"$WORK/shark-agent" sniff --netns "/run/netns/$SRV" -o json --stats "${ring[@]}" \
 			>/dev/null 2>"$WORK/shark.err" &
 		pid=$!
@@ -151,7 +155,7 @@ results=$WORK/results
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 modes=(none shark tcpdump)
 for round in $(seq "$ROUNDS"); do
-	for what in wrk iperf3; do
+	for what in $LOADS; do
 		# Rotate the order each round, so that drift in the machine's load
 		# does not always favour the same tool.
 		for i in 0 1 2; do
@@ -165,7 +169,7 @@ done
 # Medians per (load, capture). The slowdown is taken per round, against the
 # uncaptured run of the same round, then the median of those.
 echo "load average: $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after (the machine is shared)"
-python3 - "$results" "$DURATION" <<'EOF'
+python3 - "$results" "$DURATION" "$LOADS" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 dur = float(sys.argv[2])
@@ -180,7 +184,7 @@ names = {"none": "no capture", "shark": "shark-agent sniff (dissecting)", "tcpdu
 print(f"\nlive capture, {dur:.0f} s runs on a veth pair (MTU 1500, offloads off), medians of {len(rounds)} round(s)\n")
 print("| load | capture | offered pkt/s | captured pkt/s | lost (kernel) | loss | captured, not dissected | capture CPU | sender rate | sender slowdown |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-for what in ("wrk", "iperf3"):
+for what in sys.argv[3].split():
     for mode in ("none", "shark", "tcpdump"):
         rs = cell[(what, mode)]
         offered = med([r[0] for r in rs]) / dur

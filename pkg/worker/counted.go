@@ -81,6 +81,15 @@ type summarizer struct {
 	open  map[flowPair]*summary
 	order []*summary // open summaries, oldest first
 	free  []*summary
+	// last is the flow of the previous packet: a bulk transfer's packets
+	// come in runs, which then skip the map lookups.
+	last struct {
+		valid   bool
+		gen     uint64
+		key     flowPair
+		counted bool
+		sum     *summary // its open summary, if known
+	}
 }
 
 func newSummarizer(flows *countedFlows) *summarizer {
@@ -191,11 +200,15 @@ func (s *summarizer) take(p *capture.Packet, emit emitFunc) bool {
 	if !ok {
 		return false
 	}
-	k := pairOf(h.src, h.dst)
-	if !s.counted(k) {
+	k, on := s.lookup(h.src, h.dst)
+	if !on {
 		return false
 	}
-	sum := s.open[k]
+	sum := s.last.sum
+	if sum == nil {
+		sum = s.open[k]
+		s.last.sum = sum
+	}
 	if h.flags&(capture.TCPSyn|capture.TCPFin|capture.TCPRst) != 0 {
 		if sum != nil {
 			s.close(sum, emit)
@@ -244,11 +257,27 @@ func (s *summarizer) get(k flowPair) *summary {
 	sum.key = k
 	s.open[k] = sum
 	s.order = append(s.order, sum)
+	s.last.sum = sum
 	return sum
+}
+
+// lookup returns the flow of a packet from src to dst and whether it is
+// counted, from the last packet's when it is the same flow.
+func (s *summarizer) lookup(src, dst netip.AddrPort) (flowPair, bool) {
+	l := &s.last
+	g := s.flows.gen.Load()
+	if l.valid && l.gen == g && (src == l.key.lo && dst == l.key.hi || src == l.key.hi && dst == l.key.lo) {
+		return l.key, l.counted
+	}
+	k := pairOf(src, dst)
+	on := s.counted(k)
+	l.valid, l.gen, l.key, l.counted, l.sum = true, g, k, on, nil
+	return k, on
 }
 
 // close emits sum's directions and forgets it.
 func (s *summarizer) close(sum *summary, emit emitFunc) {
+	s.last.sum = nil
 	for i := range sum.dirs {
 		s.emitDir(&sum.dirs[i], emit)
 	}
@@ -265,6 +294,7 @@ func (s *summarizer) close(sum *summary, emit emitFunc) {
 // flush emits every open summary, oldest first: the batch they belong to
 // is about to be queued.
 func (s *summarizer) flush(emit emitFunc) {
+	s.last.sum = nil
 	for _, sum := range s.order {
 		for i := range sum.dirs {
 			s.emitDir(&sum.dirs[i], emit)

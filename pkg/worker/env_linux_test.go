@@ -381,6 +381,16 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) t
 	return waitSince(t, time.Now(), limit, what, cond)
 }
 
+// waitUntil polls cond every 10ms up to limit and reports whether it held.
+func waitUntil(limit time.Duration, cond func() bool) bool {
+	for start := time.Now(); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > limit {
+			return false
+		}
+	}
+	return true
+}
+
 // waitSince is waitFor for an event that happened at start.
 func waitSince(t *testing.T, start time.Time, limit time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()

@@ -317,7 +317,11 @@ func TestWorkerCountedBulk(t *testing.T) {
 	env := newEnv(t)
 	bulk := env.pod("shop/bulk", "v2-systemd")
 	bulk.bulkServer()
-	w, out, stop := runWorker(t, Options{Node: "node-1", Name: "worker-1"}, bulk.target())
+	// A ring of the default size: full-speed transfers on a busy machine
+	// overflow the small ring of the other tests.
+	opts := Options{Node: "node-1", Name: "worker-1"}
+	opts.Capture.RingSize, opts.Capture.BlockSize = 32<<20, 1<<20
+	w, out, stop := runWorker(t, opts, bulk.target())
 	waitFor(t, 3*time.Second, "attach", func() bool { return w.Stats().Attached == 1 })
 
 	const size = 8 << 20
@@ -337,7 +341,10 @@ func TestWorkerCountedBulk(t *testing.T) {
 	}
 	transfer()
 	transfer()
-	waitFor(t, 10*time.Second, "2 summary entries", func() bool { return len(out.entries(t)) >= 2 })
+	if !waitUntil(10*time.Second, func() bool { return len(out.entries(t)) >= 2 }) {
+		stop()
+		t.Fatalf("2 summary entries: not within 10s; got %+v; stats %+v", out.entries(t), w.Stats())
+	}
 	time.Sleep(300 * time.Millisecond)
 	if err := stop(); err != nil {
 		t.Fatal(err)
