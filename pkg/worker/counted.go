@@ -18,6 +18,7 @@ type countedFlows struct {
 	mu  sync.RWMutex
 	m   map[flowPair]struct{}
 	gen atomic.Uint64 // bumped on every change
+	n   atomic.Int64  // flows in m: with none, packets need no parsing
 }
 
 // flowPair names a TCP flow by its two ends, lower first, so that both
@@ -47,6 +48,7 @@ func (c *countedFlows) set(a, b netip.AddrPort, on bool) {
 	} else {
 		delete(c.m, k)
 	}
+	c.n.Store(int64(len(c.m)))
 	c.gen.Add(1)
 }
 
@@ -196,6 +198,9 @@ type emitFunc func(p *capture.Packet)
 // dissection. A packet it does not take goes to dissection whole, after
 // the summaries of its flow, which take emits first.
 func (s *summarizer) take(p *capture.Packet, emit emitFunc) bool {
+	if s.flows.n.Load() == 0 && len(s.order) == 0 {
+		return false
+	}
 	h, ok := parseTCP(p.Data)
 	if !ok {
 		return false
