@@ -2,6 +2,7 @@ package assemble
 
 import (
 	"encoding/binary"
+	"math"
 	"net/netip"
 	"time"
 
@@ -16,9 +17,9 @@ import (
 // lookup, bookkeeping and scatter-gather. A new connection therefore starts
 // here, outside gopacket/reassembly, and replays what gopacket/reassembly
 // would do for such segments (the first segment of a direction, in-order
-// data, FIN, RST, segments on a closed half, idle close). The first segment
-// that is anything else (out of order, a retransmission, an overlap) hands
-// the connection over: it is seeded into gopacket/reassembly at the
+// data, retransmissions and overlaps of what came, FIN, RST, segments on a
+// closed half, idle close). The first segment that lies ahead of where its
+// direction expects it (a hole: data to queue) hands the connection over: it is seeded into gopacket/reassembly at the
 // sequence numbers it expects, which then owns it to its end. Observable
 // behaviour (data, gaps, ends and their reasons and times, counting, flow
 // limits, stats) is the same as with gopacket/reassembly alone; the
@@ -63,33 +64,60 @@ func validTCP(seg []byte) bool {
 
 // fastSegment handles a segment of s, a fast-path connection, and reports
 // true; it reports false, having changed nothing, when the segment needs
-// gopacket/reassembly (the caller hands s over). It follows
+// gopacket/reassembly (the caller hands s over): one that lies ahead of the
+// expected sequence number, which it would queue. It follows
 // reassembly.(*Assembler).AssembleWithContext for a connection with nothing
 // queued.
 func (a *Assembler) fastSegment(s *tcpStream, fromA bool, f *capture.Frame) bool {
 	h := &s.halves[side(fromA)]
-	syn := f.Flags&flagSYN != 0
-	if h.started && !h.closed && !syn && f.Seq != h.next {
-		return false
+	syn, fin, rst := f.Flags&flagSYN != 0, f.Flags&flagFIN != 0, f.Flags&flagRST != 0
+	diff := 0
+	if h.started && !h.closed && !syn {
+		if diff = seqDiff(h.next, f.Seq); diff > 0 {
+			return false
+		}
 	}
-	s.accept(fromA, f.Seq, len(f.Payload), syn, f.Flags&flagRST != 0, f.Timestamp)
+	s.accept(fromA, f.Seq, len(f.Payload), syn, rst, f.Timestamp)
 	if h.closed || (syn && h.started) {
 		return true // a closed half, or a SYN on a synchronised one: ignored
 	}
-	seq := f.Seq
-	if !h.started && syn {
+	seq, payload := f.Seq, f.Payload
+	switch {
+	case !h.started && syn:
 		seq++ // the SYN takes the first sequence number
+	case diff < 0:
+		// A retransmission or an overlap. The receiver drops an RST, or a
+		// FIN, that lies before what it has: it does not end the stream.
+		if rst || (fin && seqDiff(h.next, seq+uint32(len(payload))) < 0) {
+			return true
+		}
+		payload = payload[min(-diff, len(payload)):]
+		seq = h.next
 	}
 	h.started = true
-	h.next = seq + uint32(len(f.Payload))
-	s.fastData(fromA, f.Payload, f.Timestamp)
-	if f.Flags&flagFIN != 0 {
+	h.next = seq + uint32(len(payload))
+	s.fastData(fromA, payload, f.Timestamp)
+	if fin {
 		h.next++
 	}
-	if f.Flags&(flagFIN|flagRST) != 0 {
+	if fin || rst {
 		a.fastClose(s, h)
 	}
 	return true
+}
+
+// seqDiff is reassembly.Sequence.Difference: how far b lies after a,
+// unwrapping one of them when they straddle the wrap of the sequence space.
+func seqDiff(a, b uint32) int {
+	const quarter = math.MaxUint32 / 4
+	x, y := int64(a), int64(b)
+	switch {
+	case a > math.MaxUint32-quarter && b < quarter:
+		y += 1 << 32
+	case b > math.MaxUint32-quarter && a < quarter:
+		x += 1 << 32
+	}
+	return int(y - x)
 }
 
 // fastData is ReassembledSG for a segment delivered in order, nothing
