@@ -200,7 +200,8 @@ func (a *Assembler) frameTCP(f *capture.Frame) {
 	if len(a.counting) > 0 && a.countFrame(f) {
 		return
 	}
-	if !validTCP(f.Segment) {
+	payload, ok := tcpPayload(f.Segment)
+	if !ok {
 		return
 	}
 	src := netip.AddrPortFrom(f.Src, f.SrcPort)
@@ -216,7 +217,7 @@ func (a *Assembler) frameTCP(f *capture.Frame) {
 	// latest packet's, whichever path takes the packet.
 	a.ctx.ci = gopacket.CaptureInfo{Timestamp: f.Timestamp, CaptureLength: f.WireLen, Length: f.WireLen, InterfaceIndex: f.Interface}
 	if s != nil && s.fast {
-		if a.fastSegment(s, fromA, f) {
+		if a.fastSegment(s, fromA, f, payload) {
 			a.stats.TCPSegments++
 			return
 		}

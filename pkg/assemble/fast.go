@@ -52,14 +52,19 @@ func (a *Assembler) forget(s *tcpStream) {
 	}
 }
 
-// validTCP reports whether gopacket's TCP decoder accepts seg: it fails
-// only on these, and a segment it rejects is ignored altogether.
-func validTCP(seg []byte) bool {
+// tcpPayload returns the payload of seg as gopacket's TCP decoder finds
+// it, and false where the decoder fails (a segment it rejects is ignored
+// altogether). It is not always the frame's Payload: a frame copied
+// without its payload (see OnCounted) keeps only the length of that.
+func tcpPayload(seg []byte) ([]byte, bool) {
 	if len(seg) < 20 {
-		return false
+		return nil, false
 	}
 	off := int(seg[12]>>4) * 4
-	return off >= 20 && off <= len(seg)
+	if off < 20 || off > len(seg) {
+		return nil, false
+	}
+	return seg[off:], true
 }
 
 // fastSegment handles a segment of s, a fast-path connection, and reports
@@ -68,7 +73,7 @@ func validTCP(seg []byte) bool {
 // expected sequence number, which it would queue. It follows
 // reassembly.(*Assembler).AssembleWithContext for a connection with nothing
 // queued.
-func (a *Assembler) fastSegment(s *tcpStream, fromA bool, f *capture.Frame) bool {
+func (a *Assembler) fastSegment(s *tcpStream, fromA bool, f *capture.Frame, payload []byte) bool {
 	h := &s.halves[side(fromA)]
 	syn, fin, rst := f.Flags&flagSYN != 0, f.Flags&flagFIN != 0, f.Flags&flagRST != 0
 	diff := 0
@@ -77,11 +82,11 @@ func (a *Assembler) fastSegment(s *tcpStream, fromA bool, f *capture.Frame) bool
 			return false
 		}
 	}
-	s.accept(fromA, f.Seq, len(f.Payload), syn, rst, f.Timestamp)
+	s.accept(fromA, f.Seq, len(payload), syn, rst, f.Timestamp)
 	if h.closed || (syn && h.started) {
 		return true // a closed half, or a SYN on a synchronised one: ignored
 	}
-	seq, payload := f.Seq, f.Payload
+	seq := f.Seq
 	switch {
 	case !h.started && syn:
 		seq++ // the SYN takes the first sequence number

@@ -1,6 +1,7 @@
 package assemble
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
 )
 
 // journal is a Handler that logs every call, with times, so that two runs
@@ -67,6 +70,26 @@ func newTwin(t *testing.T, opts Options, giveUpAfter int) *twin {
 func (tw *twin) seg(src, dst netip.AddrPort, seq uint32, flags uint8, payload string) {
 	tw.fast.seg(src, dst, seq, 0, flags, payload)
 	tw.slow.seg(src, dst, seq, 0, flags, payload)
+}
+
+// stripped plays a segment copied without its payload, as the pipeline
+// copies those of counted flows: Payload keeps only the length.
+func (tw *twin) stripped(src, dst netip.AddrPort, seq uint32, flags uint8, n int) {
+	for _, h := range []*harness{tw.fast, tw.slow} {
+		h.now = h.now.Add(time.Millisecond)
+		hdr := make([]byte, 20)
+		binary.BigEndian.PutUint16(hdr[0:], src.Port())
+		binary.BigEndian.PutUint16(hdr[2:], dst.Port())
+		binary.BigEndian.PutUint32(hdr[4:], seq)
+		hdr[12] = 5 << 4
+		hdr[13] = flags
+		f := capture.Frame{
+			Timestamp: h.now, Src: src.Addr(), Dst: dst.Addr(), Proto: capture.IPProtoTCP,
+			SrcPort: src.Port(), DstPort: dst.Port(), Segment: hdr, Payload: make([]byte, n),
+			Seq: seq, Flags: flags,
+		}
+		h.asm.Frame(&f)
+	}
 }
 
 func (tw *twin) wait(d time.Duration) {
@@ -273,6 +296,19 @@ func TestFastPathMatchesReassembly(t *testing.T) {
 			}
 		},
 		want: []string{`flow1 data true "abc"`, "flow1 count true 1", "flow1 end eof"},
+	}, {
+		// The pipeline strips packets of a counted flow it has not yet
+		// heard has ended: what reaches a new flow has no payload.
+		name:        "a stripped frame after counting ended",
+		giveUpAfter: 1,
+		script: func(tw *twin) {
+			tw.seg(client, server, 1001, psh, "abc")
+			tw.seg(client, server, 1004, fin, "")
+			tw.seg(server, client, 5000, fin, "")
+			tw.stripped(client, server, 1005, psh, 100)
+			tw.seg(client, server, 1005, psh, "xyz")
+		},
+		want: []string{`flow1 data true "abc"`, "flow1 end fin", `flow2 data true "xyz"`},
 	}, {
 		name: "flow limit",
 		opts: Options{MaxFlows: 2},
