@@ -472,7 +472,12 @@ func appendString(dst []byte, s string) []byte {
 			break
 		}
 		if b := s[i]; b < utf8.RuneSelf {
-			dst = appendEscape(append(dst, s[start:i]...), b)
+			dst = append(dst, s[start:i]...)
+			if e := shortEscape[b]; e != 0 {
+				dst = append(dst, '\\', e)
+			} else {
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
 			i++
 			start = i
 			continue
@@ -494,20 +499,6 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-func appendEscape(dst []byte, b byte) []byte {
-	switch b {
-	case '\\', '"':
-		return append(dst, '\\', b)
-	case '\b':
-		return append(dst, '\\', 'b')
-	case '\f':
-		return append(dst, '\\', 'f')
-	case '\n':
-		return append(dst, '\\', 'n')
-	case '\r':
-		return append(dst, '\\', 'r')
-	case '\t':
-		return append(dst, '\\', 't')
-	}
-	return append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-}
+// shortEscape[b] is the letter of b's two-byte escape (\n for a newline),
+// or 0 for the bytes written as \u00XX.
+var shortEscape = [utf8.RuneSelf]byte{'"': '"', '\\': '\\', '\b': 'b', '\f': 'f', '\n': 'n', '\r': 'r', '\t': 't'}
