@@ -377,7 +377,7 @@ func appendOptMap(dst []byte, key string, m map[string]string) []byte {
 	if len(m) == 0 {
 		return dst
 	}
-	var buf [16]kv
+	var buf [8]kv
 	pairs := buf[:0]
 	if len(m) > len(buf) {
 		pairs = make([]kv, 0, len(m))
@@ -407,11 +407,20 @@ func insertionSort(p []kv) {
 	for i := 1; i < len(p); i++ {
 		x := p[i]
 		j := i
-		for ; j > 0 && x.k < p[j-1].k; j-- {
+		for ; j > 0 && less(x.k, p[j-1].k); j-- {
 			p[j] = p[j-1]
 		}
 		p[j] = x
 	}
+}
+
+// less is a < b, deciding on the first bytes inline: header names mostly
+// differ there.
+func less(a, b string) bool {
+	if a != "" && b != "" && a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	return a < b
 }
 
 // appendTime writes t as time.Time.MarshalJSON does (RFC 3339 with
