@@ -144,11 +144,15 @@ type Assembler struct {
 
 	counting  map[flowKey]*tcpStream // TCP flows only counted, by their A→B ends
 	releasing *tcpStream             // the stream release is closing in gopacket/reassembly
+	seeding   *tcpStream             // the stream handover is moving into gopacket/reassembly
+	conns     map[flowKey]*tcpStream // TCP connections, fast or in gopacket/reassembly, by their A→B ends
+	noFast    bool                   // tests: every connection goes through gopacket/reassembly
 	counted   func(a, b netip.AddrPort, on bool)
 
 	// Reused per packet so the hot path does not allocate.
-	seg layers.TCP
-	ctx assemblerContext
+	seg     layers.TCP
+	ctx     assemblerContext
+	seedCtx assemblerContext // handover's, so that ctx keeps the packet's
 }
 
 // New returns an Assembler that builds a Handler for every new flow.
@@ -158,6 +162,7 @@ func New(opts Options, newHandler NewHandler) *Assembler {
 		newHandler: newHandler,
 		udp:        make(map[udpKey]*udpFlow),
 		counting:   make(map[flowKey]*tcpStream),
+		conns:      make(map[flowKey]*tcpStream),
 	}
 	pool := reassembly.NewStreamPool(&streamFactory{a: a})
 	a.tcp = reassembly.NewAssembler(pool)
@@ -195,11 +200,33 @@ func (a *Assembler) frameTCP(f *capture.Frame) {
 	if len(a.counting) > 0 && a.countFrame(f) {
 		return
 	}
+	payload, ok := tcpPayload(f.Segment)
+	if !ok {
+		return
+	}
+	src := netip.AddrPortFrom(f.Src, f.SrcPort)
+	dst := netip.AddrPortFrom(f.Dst, f.DstPort)
+	s, fromA := a.lookup(src, dst)
+	if s == nil && !a.noFast && a.live < a.opts.MaxFlows {
+		s, fromA = a.newStream(src, dst, f.Flags&flagSYN != 0, f.Flags&flagACK != 0, f.Timestamp, f.Interface), true
+		s.fast = true
+		a.conns[s.key] = s
+	}
+	// gopacket/reassembly reads the capture info of queued data through
+	// this context when it delivers it, so the context must hold the
+	// latest packet's, whichever path takes the packet.
+	a.ctx.ci = gopacket.CaptureInfo{Timestamp: f.Timestamp, CaptureLength: f.WireLen, Length: f.WireLen, InterfaceIndex: f.Interface}
+	if s != nil && s.fast {
+		if a.fastSegment(s, fromA, f, payload) {
+			a.stats.TCPSegments++
+			return
+		}
+		a.handover(s)
+	}
 	if err := a.seg.DecodeFromBytes(f.Segment, gopacket.NilDecodeFeedback); err != nil {
 		return
 	}
 	a.stats.TCPSegments++
-	a.ctx.ci = gopacket.CaptureInfo{Timestamp: f.Timestamp, CaptureLength: f.WireLen, Length: f.WireLen, InterfaceIndex: f.Interface}
 	a.tcp.AssembleWithContext(netFlow(f.Src, f.Dst), &a.seg, &a.ctx)
 }
 
@@ -218,18 +245,27 @@ func (a *Assembler) flush() {
 		return
 	}
 	a.lastFlush = a.now
-	a.tcp.FlushWithOptions(reassembly.FlushOptions{
-		T:  a.now.Add(-a.opts.GapWait),
-		TC: a.now.Add(-a.opts.TCPIdle),
-	})
+	a.flushTCP(a.now.Add(-a.opts.GapWait), a.now.Add(-a.opts.TCPIdle))
 	a.expireCounted(a.now.Add(-a.opts.TCPIdle))
 	a.expireUDP(a.now.Add(-a.opts.UDPIdle))
+}
+
+// flushTCP flushes data older than t past its holes and closes the
+// connections silent since before tc.
+func (a *Assembler) flushTCP(t, tc time.Time) {
+	a.tcp.FlushWithOptions(reassembly.FlushOptions{T: t, TC: tc})
+	a.fastFlush(tc)
 }
 
 // Close ends every flow: the capture is over.
 func (a *Assembler) Close() {
 	a.closing = true
 	a.tcp.FlushAll()
+	for _, s := range a.conns {
+		if s.fast {
+			a.fastCloseAll(s)
+		}
+	}
 	a.closeCounted()
 	for k, u := range a.udp {
 		u.end(a, a.now, EndEOF)

@@ -31,6 +31,7 @@ const (
 	flagFIN = 0x01
 	flagSYN = 0x02
 	flagRST = 0x04
+	flagACK = 0x10
 )
 
 type flowKey struct{ src, dst netip.AddrPort }
@@ -174,10 +175,20 @@ func (a *Assembler) endCounted(s *tcpStream) {
 // release closes both halves of s's connection in gopacket/reassembly with
 // an empty RST each way, at the sequence number it expects (Accept sets it).
 func (a *Assembler) release(s *tcpStream) {
+	if s.fast {
+		a.fastRelease(s)
+		return
+	}
 	a.releasing = s
 	defer func() { a.releasing = nil }()
 	ends := [2]netip.AddrPort{s.flow.A, s.flow.B}
 	for d := range 2 {
+		if s.released {
+			// The first RST closed the connection (its other half had
+			// closed before counting began): a second one would open a
+			// new connection on the same ports.
+			return
+		}
 		from, to := ends[d], ends[1-d]
 		// Decoded, not filled in: the flow key comes from the raw ports.
 		var hdr [20]byte

@@ -11,27 +11,40 @@ import (
 
 type streamFactory struct{ a *Assembler }
 
-// New is called by gopacket/reassembly for the first packet of a connection.
+// New is called by gopacket/reassembly for the first packet of a connection
+// it does not know: one past the flow limit (the fast path takes the
+// others), or one handed over by the fast path.
 func (sf *streamFactory) New(nf, _ gopacket.Flow, t *layers.TCP, ac reassembly.AssemblerContext) reassembly.Stream {
 	a := sf.a
-	if a.live >= a.opts.MaxFlows {
-		a.stats.FlowsDropped++
-		a.evictIfCrowded()
-		return &tcpStream{a: a, dropped: true}
+	if s := a.seeding; s != nil {
+		return s
 	}
-	a.live++
-	a.stats.TCPFlows++
 	src := netip.AddrPortFrom(addrOf(nf.Src()), uint16(t.SrcPort))
 	dst := netip.AddrPortFrom(addrOf(nf.Dst()), uint16(t.DstPort))
 	ci := ac.GetCaptureInfo()
-	f := a.newFlow("tcp", src, dst, ci.Timestamp, ci.InterfaceIndex)
+	s := a.newStream(src, dst, t.SYN, t.ACK, ci.Timestamp, ci.InterfaceIndex)
+	a.conns[s.key] = s
+	return s
+}
+
+// newStream starts tracking a connection from its first packet, or refuses
+// it past MaxFlows (the stream then only absorbs its packets until idle).
+func (a *Assembler) newStream(src, dst netip.AddrPort, syn, ack bool, ts time.Time, iface int) *tcpStream {
+	if a.live >= a.opts.MaxFlows {
+		a.stats.FlowsDropped++
+		a.evictIfCrowded()
+		return &tcpStream{a: a, key: flowKey{src, dst}, dropped: true}
+	}
+	a.live++
+	a.stats.TCPFlows++
+	f := a.newFlow("tcp", src, dst, ts, iface)
 	switch {
-	case t.SYN && !t.ACK:
+	case syn && !ack:
 		f.Opener = OpenerA
-	case t.SYN && t.ACK:
+	case syn && ack:
 		f.Opener = OpenerB
 	}
-	s := &tcpStream{a: a, flow: f, live: true, last: ac.GetCaptureInfo().Timestamp}
+	s := &tcpStream{a: a, key: flowKey{src, dst}, flow: f, live: true, last: ts}
 	s.h = s.safeNew()
 	s.counter, _ = s.h.(Counter)
 	return s
@@ -42,7 +55,7 @@ func (sf *streamFactory) New(nf, _ gopacket.Flow, t *layers.TCP, ac reassembly.A
 // every connection silent for a second.
 func (a *Assembler) evictIfCrowded() {
 	if a.stats.FlowsDropped%1024 == 0 {
-		a.tcp.FlushWithOptions(reassembly.FlushOptions{T: a.now.Add(-time.Second), TC: a.now.Add(-time.Second)})
+		a.flushTCP(a.now.Add(-time.Second), a.now.Add(-time.Second))
 	}
 }
 
@@ -55,6 +68,7 @@ func addrOf(e gopacket.Endpoint) netip.Addr {
 // dropped with its flow, and counted; the capture goes on.
 type tcpStream struct {
 	a       *Assembler
+	key     flowKey // its ends, A first
 	flow    *Flow
 	h       Handler
 	dropped bool // refused past MaxFlows, or its handler panicked
@@ -70,6 +84,11 @@ type tcpStream struct {
 	released bool    // gopacket/reassembly has dropped the connection
 	closed   [2]bool // counting: FIN or RST seen from A, from B
 	seqs     seqTrack
+
+	// The in-order fast path (fast.go): while fast, the connection is not
+	// in gopacket/reassembly, and halves hold its state.
+	fast   bool
+	halves [2]fastHalf // [0] from A
 }
 
 func (s *tcpStream) safeNew() (h Handler) {
@@ -88,21 +107,30 @@ func (s *tcpStream) Accept(t *layers.TCP, ci gopacket.CaptureInfo, dir reassembl
 	if s.a.releasing == s {
 		return s.acceptRelease(t, nextSeq, start)
 	}
-	if t.RST {
-		s.rst = true
+	if s.a.seeding == s {
+		*start = true // a handover seed: state the fast path has seen already
+		return true
 	}
-	if ci.Timestamp.After(s.last) {
-		s.last = ci.Timestamp
-	}
-	s.seqs.observe(side(dir == reassembly.TCPDirClientToServer), t.Seq, len(t.Payload), t.SYN)
+	s.accept(dir == reassembly.TCPDirClientToServer, t.Seq, len(t.Payload), t.SYN, t.RST, ci.Timestamp)
 	// Pick up connections that were open before the capture started: the
 	// first segment seen starts the stream.
 	*start = true
 	return true
 }
 
+// accept notes a segment of the connection, whatever becomes of it.
+func (s *tcpStream) accept(fromA bool, seq uint32, n int, syn, rst bool, ts time.Time) {
+	if rst {
+		s.rst = true
+	}
+	if ts.After(s.last) {
+		s.last = ts
+	}
+	s.seqs.observe(side(fromA), seq, n, syn)
+}
+
 func (s *tcpStream) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.AssemblerContext) {
-	if s.dropped || s.h == nil || s.ended || s.counting {
+	if s.dropped || s.h == nil || s.ended || s.counting || s.a.seeding == s {
 		return
 	}
 	dir, _, _, skip := sg.Info()
@@ -141,6 +169,7 @@ func (s *tcpStream) gap(fromA bool, n int) {
 // ReassemblyComplete is called once both directions are closed (FIN, RST,
 // idle timeout or the end of the capture).
 func (s *tcpStream) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
+	s.a.forget(s) // true below: gopacket/reassembly drops the connection
 	if s.counting && !s.a.closing {
 		// gopacket/reassembly closes the connection as idle, having
 		// seen none of its counted packets: counting goes on.

@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -46,7 +45,7 @@ func NewReader(r io.Reader) (Source, error) {
 // not nil, is closed by the Source's Close. gzipped forbids a second gzip
 // layer, which would cost another read buffer per layer.
 func newSource(r io.Reader, closer io.Closer, gzipped bool) (Source, error) {
-	br := bufio.NewReaderSize(r, readBufferSize)
+	br := newChunkReader(r)
 	magic, err := br.Peek(4)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("reading capture header: %w", err)
@@ -66,7 +65,7 @@ func newSource(r io.Reader, closer io.Closer, gzipped bool) (Source, error) {
 }
 
 // newGzipSource unwraps a gzip stream (capture.pcap.gz) and sniffs again.
-func newGzipSource(br *bufio.Reader, closer io.Closer) (Source, error) {
+func newGzipSource(br *chunkReader, closer io.Closer) (Source, error) {
 	zr, err := gzip.NewReader(br)
 	if err != nil {
 		return nil, fmt.Errorf("reading gzip header: %w", err)
@@ -80,7 +79,7 @@ func newGzipSource(br *bufio.Reader, closer io.Closer) (Source, error) {
 
 // notCapture describes what the input starts with, using only bytes that
 // are already buffered so that a slow stream does not block the error.
-func notCapture(br *bufio.Reader) error {
+func notCapture(br *chunkReader) error {
 	n := min(br.Buffered(), 8)
 	if n == 0 {
 		return fmt.Errorf("%w (the input is empty)", ErrNotCapture)

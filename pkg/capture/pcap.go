@@ -70,7 +70,7 @@ func newPcapReader(s *stream, order byteOrder, closer io.Closer) (*pcapReader, e
 // Next implements Source.
 func (r *pcapReader) Next(p *Packet) error {
 	if r.s.closed.Load() {
-		return errClosed
+		return r.s.fail(errClosed)
 	}
 	if r.s.err != nil {
 		return r.s.err
@@ -100,6 +100,9 @@ func (r *pcapReader) Next(p *Packet) error {
 
 // Interfaces implements Source.
 func (r *pcapReader) Interfaces() []Interface { return r.ifaces[:len(r.ifaces):len(r.ifaces)] }
+
+// Held implements Holder.
+func (r *pcapReader) Held() *Region { return r.s.held() }
 
 // Close implements Source.
 func (r *pcapReader) Close() error { return closeSource(r.s, r.closer) }

@@ -112,7 +112,7 @@ func (r *pcapngReader) block(h []byte, what string, minLen uint32) ([]byte, erro
 // Next implements Source.
 func (r *pcapngReader) Next(p *Packet) error {
 	if r.s.closed.Load() {
-		return errClosed
+		return r.s.fail(errClosed)
 	}
 	if r.s.err != nil {
 		return r.s.err
@@ -276,6 +276,9 @@ func (r *pcapngReader) ifaceIndex(id uint32) (int, error) {
 
 // Interfaces implements Source.
 func (r *pcapngReader) Interfaces() []Interface { return r.ifaces[:len(r.ifaces):len(r.ifaces)] }
+
+// Held implements Holder.
+func (r *pcapngReader) Held() *Region { return r.s.held() }
 
 // Close implements Source.
 func (r *pcapngReader) Close() error { return closeSource(r.s, r.closer) }

@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -30,14 +29,14 @@ var errCutOff = fmt.Errorf("%w (%w)", ErrTruncated, io.ErrUnexpectedEOF)
 // the next one is asked for. Peek returns as soon as enough bytes have
 // arrived, so a live pipe yields each record as soon as it is complete.
 type stream struct {
-	br      *bufio.Reader
+	br      *chunkReader
 	pending int   // length of the record handed out last, not yet discarded
 	off     int64 // stream offset of the first byte not yet discarded
 	err     error // sticky: once set, every later call returns it
 	closed  atomic.Bool
 }
 
-func newStream(br *bufio.Reader) *stream { return &stream{br: br} }
+func newStream(br *chunkReader) *stream { return &stream{br: br} }
 
 // release discards the record handed out by the previous call.
 func (s *stream) release() {
@@ -46,7 +45,16 @@ func (s *stream) release() {
 		n, _ := s.br.Discard(s.pending)
 		s.off += int64(n)
 		s.pending = 0
+		s.br.settle()
 	}
+}
+
+// held is Holder.Held for the readers.
+func (s *stream) held() *Region {
+	if s.pending == 0 {
+		return nil
+	}
+	return s.br.Held()
 }
 
 // begin releases the previous record and peeks the first n bytes of the
@@ -102,10 +110,12 @@ func (s *stream) readErr(err error, what string, got, want int) error {
 	return fmt.Errorf("reading %s at offset %d: %w", what, s.off, err)
 }
 
-// fail makes err sticky (io.EOF included) and returns it.
+// fail makes err sticky (io.EOF included) and returns it. No record is
+// handed out after it, so the read buffer is let go.
 func (s *stream) fail(err error) error {
 	s.pending = 0
 	s.err = err
+	s.br.done()
 	return err
 }
 

@@ -97,6 +97,7 @@ func Run(ctx context.Context, src capture.Source, out io.Writer, opts Options) (
 		opts.FlushInterval = 100 * time.Millisecond
 	}
 	p := &run{opts: opts, src: src}
+	p.holder, _ = src.(capture.Holder)
 	p.shards = make([]*shard, opts.Shards)
 	for i := range p.shards {
 		p.shards[i] = newShard(i, &p.opts, p.onCounted)
@@ -157,6 +158,7 @@ func Run(ctx context.Context, src capture.Source, out io.Writer, opts Options) (
 type run struct {
 	opts   Options
 	src    capture.Source
+	holder capture.Holder // src, if its packets can be kept without a copy
 	shards []*shard
 
 	mu      sync.Mutex // guards pending and index against the live ticker
@@ -182,10 +184,30 @@ type round struct {
 }
 
 // batch holds the frames of one round for one shard; their slices point
-// into arena.
+// into arena, or into regions of the source, retained until the shard is
+// done with them.
 type batch struct {
-	frames []indexed
-	arena  []byte
+	frames  []indexed
+	arena   []byte
+	regions []*capture.Region
+}
+
+// hold retains r for the batch, once.
+func (b *batch) hold(r *capture.Region) {
+	if n := len(b.regions); n == 0 || b.regions[n-1] != r {
+		r.Retain()
+		b.regions = append(b.regions, r)
+	}
+}
+
+// done releases what the batch holds and returns it to the pool.
+func (b *batch) done() {
+	for i, r := range b.regions {
+		r.Release()
+		b.regions[i] = nil
+	}
+	b.regions = b.regions[:0]
+	batchPool.Put(b)
 }
 
 type indexed struct {
@@ -193,8 +215,14 @@ type indexed struct {
 	index uint64
 }
 
+// arenaSize holds a round's bytes: a round closes past roundBytes, by at
+// most one packet.
+const arenaSize = roundBytes + 64<<10
+
+// The arena is made on the first copy: frames that lie in the source's
+// regions need none.
 var batchPool = sync.Pool{New: func() any {
-	return &batch{frames: make([]indexed, 0, roundPackets), arena: make([]byte, 0, roundBytes+64<<10)}
+	return &batch{frames: make([]indexed, 0, roundPackets)}
 }}
 
 func (p *run) newRound() *round {
@@ -233,16 +261,22 @@ func (p *run) read(ctx context.Context) (rr readResult) {
 		if !dec.Decode(&pkt, &f) {
 			continue
 		}
-		if p.add(&f) {
+		var reg *capture.Region
+		if p.holder != nil {
+			reg = p.holder.Held()
+		}
+		if p.add(&f, reg) {
 			return rr
 		}
 	}
 	return rr
 }
 
-// add copies f into the pending round and dispatches the round when full.
-// It reports whether the merger has stopped.
-func (p *run) add(f *capture.Frame) bool {
+// add puts f into the pending round and dispatches the round when full.
+// It reports whether the merger has stopped. The frame's bytes are copied
+// into the round, unless they lie in reg, a region of the source that the
+// round then holds.
+func (p *run) add(f *capture.Frame, reg *capture.Region) bool {
 	if p.failed.Load() {
 		return true
 	}
@@ -257,15 +291,23 @@ func (p *run) add(f *capture.Frame) bool {
 	}
 	hash := flowHash(f)
 	b := p.pending.parts[shardOfHash(hash, len(p.shards))]
-	off := len(b.arena)
 	stripped := p.counted.strip(f, hash)
+	seg := f.Segment
 	if stripped {
 		p.headersOnly++
-		b.arena = append(b.arena, f.Segment[:len(f.Segment)-len(f.Payload)]...)
-	} else {
-		b.arena = append(b.arena, f.Segment...)
+		seg = seg[:len(seg)-len(f.Payload)]
 	}
-	seg := b.arena[off:len(b.arena):len(b.arena)]
+	if reg != nil && reg.Contains(f.Segment) {
+		b.hold(reg)
+		seg = seg[:len(seg):len(seg)]
+	} else {
+		if b.arena == nil {
+			b.arena = make([]byte, 0, arenaSize)
+		}
+		off := len(b.arena)
+		b.arena = append(b.arena, seg...)
+		seg = b.arena[off:len(b.arena):len(b.arena)]
+	}
 	fr := indexed{Frame: *f, index: p.index}
 	fr.Segment = seg
 	if stripped {

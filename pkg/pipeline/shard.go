@@ -58,7 +58,7 @@ func (s *shard) run() {
 			s.index = f.index
 			s.asm.Frame(&f.Frame)
 		}
-		batchPool.Put(sr.b)
+		sr.b.done()
 		s.index = sr.r.last
 		s.asm.Tick(sr.r.now)
 		if sr.r.final {

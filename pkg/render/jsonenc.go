@@ -377,7 +377,7 @@ func appendOptMap(dst []byte, key string, m map[string]string) []byte {
 	if len(m) == 0 {
 		return dst
 	}
-	var buf [16]kv
+	var buf [8]kv
 	pairs := buf[:0]
 	if len(m) > len(buf) {
 		pairs = make([]kv, 0, len(m))
@@ -407,11 +407,20 @@ func insertionSort(p []kv) {
 	for i := 1; i < len(p); i++ {
 		x := p[i]
 		j := i
-		for ; j > 0 && x.k < p[j-1].k; j-- {
+		for ; j > 0 && less(x.k, p[j-1].k); j-- {
 			p[j] = p[j-1]
 		}
 		p[j] = x
 	}
+}
+
+// less is a < b, deciding on the first bytes inline: header names mostly
+// differ there.
+func less(a, b string) bool {
+	if a != "" && b != "" && a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	return a < b
 }
 
 // appendTime writes t as time.Time.MarshalJSON does (RFC 3339 with
@@ -472,7 +481,12 @@ func appendString(dst []byte, s string) []byte {
 			break
 		}
 		if b := s[i]; b < utf8.RuneSelf {
-			dst = appendEscape(append(dst, s[start:i]...), b)
+			dst = append(dst, s[start:i]...)
+			if e := shortEscape[b]; e != 0 {
+				dst = append(dst, '\\', e)
+			} else {
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
 			i++
 			start = i
 			continue
@@ -494,20 +508,6 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-func appendEscape(dst []byte, b byte) []byte {
-	switch b {
-	case '\\', '"':
-		return append(dst, '\\', b)
-	case '\b':
-		return append(dst, '\\', 'b')
-	case '\f':
-		return append(dst, '\\', 'f')
-	case '\n':
-		return append(dst, '\\', 'n')
-	case '\r':
-		return append(dst, '\\', 'r')
-	case '\t':
-		return append(dst, '\\', 't')
-	}
-	return append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-}
+// shortEscape[b] is the letter of b's two-byte escape (\n for a newline),
+// or 0 for the bytes written as \u00XX.
+var shortEscape = [utf8.RuneSelf]byte{'"': '"', '\\': '\\', '\b': 'b', '\f': 'f', '\n': 'n', '\r': 'r', '\t': 't'}

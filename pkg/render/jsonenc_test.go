@@ -3,8 +3,10 @@ package render
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,5 +236,21 @@ func TestAppendTime(t *testing.T) {
 		if got := appendTime(nil, tm); !bytes.Equal(got, want) {
 			t.Fatalf("%v: got %s, want %s", tm, got, want)
 		}
+	}
+}
+
+// BenchmarkAppendString writes a body-sized string of JSON lines, with a
+// quote every few bytes, as captured bodies are.
+func BenchmarkAppendString(b *testing.B) {
+	var sb strings.Builder
+	for i := 0; sb.Len() < 400; i++ {
+		fmt.Fprintf(&sb, "{\"seq\":%d,\"event\":\"tick\"}\n", i)
+	}
+	s := sb.String()
+	buf := appendString(nil, s)
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendString(buf[:0], s)
 	}
 }

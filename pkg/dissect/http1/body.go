@@ -49,6 +49,7 @@ type bodyReader struct {
 	ext    int // bytes of chunk extensions on the current size line
 	size   int64
 	max    int    // bytes of the body to keep
+	want   int    // bodyLength: the bytes it will keep
 	keep   []byte // the kept bytes; reused from message to message
 	holed  bool   // bytes were lost inside the body; keep stopped there
 
@@ -58,8 +59,11 @@ type bodyReader struct {
 // start prepares r for a new body.
 func (r *bodyReader) start(kind bodyKind, length int64, limit int) {
 	*r = bodyReader{kind: kind, remain: length, max: limit, keep: r.keep[:0], trailers: r.trailers[:0]}
-	if kind == bodyChunked {
+	switch kind {
+	case bodyChunked:
 		r.remain = 0
+	case bodyLength:
+		r.want = int(min(length, int64(limit)))
 	}
 }
 
@@ -84,6 +88,11 @@ func (r *bodyReader) read(data []byte) (n int, done bool, err string) {
 func (r *bodyReader) capture(b []byte) {
 	r.size += int64(len(b))
 	if room := r.max - len(r.keep); room > 0 && !r.holed {
+		if len(r.keep) == 0 && len(b) > 0 && cap(r.keep) < r.want {
+			// The body has begun, and comes in an append per segment:
+			// size what is kept once, rather than by doublings.
+			r.keep = make([]byte, 0, r.want)
+		}
 		r.keep = append(r.keep, b[:min(room, len(b))]...)
 	}
 }
