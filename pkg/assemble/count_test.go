@@ -41,6 +41,9 @@ func (s *summary) add(fromA bool, n int, ts time.Time) {
 	s.Pkts[idx(fromA)]++
 	s.Last = ts
 }
+
+var _ Counter = (*summary)(nil)
+
 func (s *summary) Counting() bool                   { return s.giveUpAfter > 0 && s.calls >= s.giveUpAfter }
 func (s *summary) Gap(bool, int)                    {}
 func (s *summary) Datagram(bool, []byte, time.Time) {}

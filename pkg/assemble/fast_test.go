@@ -37,9 +37,11 @@ func (j *journal) Datagram(fromA bool, b []byte, ts time.Time) {
 }
 func (j *journal) End(ts time.Time, reason string) { j.add("end %s %d", reason, ts.UnixMilli()) }
 func (j *journal) Counting() bool                  { return j.giveUpAfter > 0 && j.calls >= j.giveUpAfter }
-func (j *journal) Count(fromA bool, n int, ts time.Time) {
+func (j *journal) Count(fromA bool, n, _ int, ts time.Time) {
 	j.add("count %v %d %d", fromA, n, ts.UnixMilli())
 }
+
+var _ Counter = (*journal)(nil)
 
 // twin plays the same segments into an assembler with the fast path and
 // one without it, and compares what their handlers saw.
