@@ -26,6 +26,7 @@ if [ ! -s "$file" ]; then
 	LARGE_EVERY=$large_every hack/record-testdata.sh bench "$file" "$mb"
 fi
 size=$(stat -c %s "$file")
+cat "$file" >/dev/null # into the page cache, for every tool alike
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
