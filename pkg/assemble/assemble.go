@@ -146,6 +146,7 @@ type Assembler struct {
 	releasing *tcpStream             // the stream release is closing in gopacket/reassembly
 	seeding   *tcpStream             // the stream handover is moving into gopacket/reassembly
 	conns     map[flowKey]*tcpStream // TCP connections, fast or in gopacket/reassembly, by their A→B ends
+	lastConn  *tcpStream             // the connection lookup found last, if still in conns
 	noFast    bool                   // tests: every connection goes through gopacket/reassembly
 	counted   func(a, b netip.AddrPort, on bool)
 
@@ -211,6 +212,7 @@ func (a *Assembler) frameTCP(f *capture.Frame) {
 		s, fromA = a.newStream(src, dst, f.Flags&flagSYN != 0, f.Flags&flagACK != 0, f.Timestamp, f.Interface), true
 		s.fast = true
 		a.conns[s.key] = s
+		a.lastConn = nil
 	}
 	// gopacket/reassembly reads the capture info of queued data through
 	// this context when it delivers it, so the context must hold the

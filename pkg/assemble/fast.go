@@ -34,11 +34,24 @@ type fastHalf struct {
 }
 
 // lookup finds the connection of f, either way, and whether f is from A.
+// The connection of the previous segment is tried first: segments come in
+// runs of one connection (a response of many segments), and a map lookup
+// is most of a fast-path segment's cost.
 func (a *Assembler) lookup(src, dst netip.AddrPort) (*tcpStream, bool) {
+	if s := a.lastConn; s != nil {
+		if s.key.src == src && s.key.dst == dst {
+			return s, true
+		}
+		if s.key.src == dst && s.key.dst == src {
+			return s, false
+		}
+	}
 	if s := a.conns[flowKey{src, dst}]; s != nil {
+		a.lastConn = s
 		return s, true
 	}
 	if s := a.conns[flowKey{dst, src}]; s != nil {
+		a.lastConn = s
 		return s, false
 	}
 	return nil, false
@@ -47,6 +60,9 @@ func (a *Assembler) lookup(src, dst netip.AddrPort) (*tcpStream, bool) {
 // forget drops s from the connection table once it is over (gopacket's
 // StreamPool drops its connection at the same point).
 func (a *Assembler) forget(s *tcpStream) {
+	if a.lastConn == s {
+		a.lastConn = nil
+	}
 	if a.conns[s.key] == s {
 		delete(a.conns, s.key)
 	}

@@ -24,6 +24,7 @@ func (sf *streamFactory) New(nf, _ gopacket.Flow, t *layers.TCP, ac reassembly.A
 	ci := ac.GetCaptureInfo()
 	s := a.newStream(src, dst, t.SYN, t.ACK, ci.Timestamp, ci.InterfaceIndex)
 	a.conns[s.key] = s
+	a.lastConn = nil
 	return s
 }
 
