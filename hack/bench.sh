@@ -46,32 +46,40 @@ median() {
 	sort -n "$tmp/$1.times" | awk -v n="$runs" 'NR==int((n+1)/2){print $1, $2, $3+$4}'
 }
 
-# measure NAME CMD...: runs CMD $runs times; prints its medians.
-measure() {
-	local name=$1; shift
-	: >"$tmp/$name.times"
-	for _ in $(seq "$runs"); do measure_once "$name" "$@"; done
-	median "$name"
-}
-
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 echo "load average before: $(loadavg)"
 : >"$tmp/ours.times"
 : >"$tmp/base.times"
-for _ in $(seq "$runs"); do
-	measure_once ours "$shark" tap --read "$file" -o json
-	[ -z "$base" ] || measure_once base "$base" tap --read "$file" -o json
+: >"$tmp/tshark.times"
+: >"$tmp/tcpdump.times"
+# Every run measures every tool, in a rotating order: the machines are
+# shared and their speed drifts, so each run's ratios compare tools under
+# the same load, and the ratios reported are the medians of the runs'.
+last() { tail -1 "$tmp/$1.times" | cut -d' ' -f1; }
+for i in $(seq "$runs"); do
+	for k in 0 1 2; do
+		case $(((i + k) % 3)) in
+		0) measure_once ours "$shark" tap --read "$file" -o json
+		   [ -z "$base" ] || measure_once base "$base" tap --read "$file" -o json ;;
+		1) measure_once tshark tshark -r "$file" -q -z io,stat,0 ;;
+		2) measure_once tcpdump tcpdump -r "$file" -w /dev/null ;;
+		esac
+	done
+	echo "$(last tshark) $(last ours) $(last tcpdump)" >>"$tmp/ratios"
 done
 read -r ours_s ours_kb ours_cpu < <(median ours)
 [ -z "$base" ] || read -r base_s base_kb base_cpu < <(median base)
+read -r tshark_s tshark_kb tshark_cpu < <(median tshark)
+read -r tcpdump_s tcpdump_kb tcpdump_cpu < <(median tcpdump)
+# Medians of the runs' ratios: tshark's time over ours, ours over tcpdump's.
+vs_tshark=$(awk '$2 > 0 {print $1 / $2}' "$tmp/ratios" | sort -g | awk -v n="$runs" 'NR==int((n+1)/2)')
+vs_tcpdump=$(awk '$3 > 0 {print $2 / $3}' "$tmp/ratios" | sort -g | awk -v n="$runs" 'NR==int((n+1)/2)')
 entries=$("$shark" tap --read "$file" -o json | wc -l)
-read -r tshark_s tshark_kb tshark_cpu < <(measure tshark tshark -r "$file" -q -z io,stat,0)
-read -r tcpdump_s tcpdump_kb tcpdump_cpu < <(measure tcpdump tcpdump -r "$file" -w /dev/null)
 echo "load average after:  $(loadavg)"
 
 awk -v size="$size" -v entries="$entries" \
 	-v os="$ours_s" -v ok="$ours_kb" -v ts="$tshark_s" -v tk="$tshark_kb" -v ds="$tcpdump_s" -v dk="$tcpdump_kb" \
-	-v oc="$ours_cpu" -v tc="$tshark_cpu" -v dc="$tcpdump_cpu" '
+	-v oc="$ours_cpu" -v tc="$tshark_cpu" -v dc="$tcpdump_cpu" -v vt="$vs_tshark" -v vd="$vs_tcpdump" '
 function mbps(s) { return s > 0 ? size / 1e6 / s : 0 }
 BEGIN {
 	printf "capture: %.0f MB, %d entries (median of runs)\n\n", size/1e6, entries
@@ -79,8 +87,8 @@ BEGIN {
 	printf "%-36s %8.2f %8.2f %8.0f %10.0f %10.1f\n", "kubectl shark tap --read -o json", os, oc, mbps(os), (os>0?entries/os:0), ok/1024
 	printf "%-36s %8.2f %8.2f %8.0f %10s %10.1f\n", "tshark -r -q -z io,stat,0", ts, tc, mbps(ts), "-", tk/1024
 	printf "%-36s %8.2f %8.2f %8.0f %10s %10.1f\n", "tcpdump -r -w /dev/null", ds, dc, mbps(ds), "-", dk/1024
-	printf "\nthroughput vs tshark: %.1fx wall, %.1fx CPU (goal >= 25x)\n", (os>0 ? ts/os : 0), (oc>0 ? tc/oc : 0)
-	printf "time vs tcpdump -r:   %.2fx (goal <= 3x)\n", (ds>0 ? os/ds : 0)
+	printf "\nthroughput vs tshark: %.1fx wall (median of the runs\047 ratios), %.1fx CPU (goal >= 25x)\n", vt, (oc>0 ? tc/oc : 0)
+	printf "time vs tcpdump -r:   %.2fx (median of the runs\047 ratios; goal <= 3x)\n", vd
 	printf "peak RSS:             %.1f MiB (goal <= 128 MiB)\n", ok/1024
 }'
 if [ -n "$base" ]; then
