@@ -40,6 +40,18 @@ func NewRegistry(opts Options, protos ...Protocol) *Registry {
 // Options returns the options every parser of r gets.
 func (r *Registry) Options() *Options { return r.opts }
 
+// SharedPorts returns the ports of the protocols whose parsers share state
+// between connections (Protocol.SharedState).
+func (r *Registry) SharedPorts() []uint16 {
+	var ports []uint16
+	for _, p := range r.protos {
+		if p.SharedState {
+			ports = append(ports, p.Ports...)
+		}
+	}
+	return ports
+}
+
 // Lookup returns the protocol named name, or nil.
 func (r *Registry) Lookup(name string) *Protocol {
 	for _, p := range r.protos {

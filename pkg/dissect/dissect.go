@@ -151,6 +151,12 @@ type Protocol struct {
 	// inside another one (GraphQL over HTTP) has Enrich and no parsers. It
 	// must be cheap for entries it does not concern.
 	Enrich func(e *entry.Entry)
+	// SharedState says that the protocol's parsers share what they learn
+	// between connections (Kafka's topic ids, learned from Metadata on one
+	// connection and used on others). The pipeline then keeps the flows on
+	// its Ports on one shard, so that they see each other's packets in
+	// capture order and the output does not depend on the shards' timing.
+	SharedState bool
 }
 
 // HasPort reports whether p lists port as one of its usual ports.

@@ -98,6 +98,14 @@ func Run(ctx context.Context, src capture.Source, out io.Writer, opts Options) (
 	}
 	p := &run{opts: opts, src: src}
 	p.holder, _ = src.(capture.Holder)
+	if opts.Registry != nil && opts.Shards > 1 {
+		for _, port := range opts.Registry.SharedPorts() {
+			if p.pinned == nil {
+				p.pinned = new(portSet)
+			}
+			p.pinned.add(port)
+		}
+	}
 	p.shards = make([]*shard, opts.Shards)
 	for i := range p.shards {
 		p.shards[i] = newShard(i, &p.opts, p.onCounted)
@@ -160,6 +168,9 @@ type run struct {
 	src    capture.Source
 	holder capture.Holder // src, if its packets can be kept without a copy
 	shards []*shard
+	// pinned ports are those of protocols whose parsers share state
+	// between connections: their flows all go to shard 0. Nil for none.
+	pinned *portSet
 
 	mu      sync.Mutex // guards pending and index against the live ticker
 	pending *round
@@ -290,7 +301,11 @@ func (p *run) add(f *capture.Frame, reg *capture.Region) bool {
 		p.last = f.Timestamp
 	}
 	hash := flowHash(f)
-	b := p.pending.parts[shardOfHash(hash, len(p.shards))]
+	shard := shardOfHash(hash, len(p.shards))
+	if p.pinned != nil && (p.pinned.has(f.SrcPort) || p.pinned.has(f.DstPort)) {
+		shard = 0
+	}
+	b := p.pending.parts[shard]
 	stripped := p.counted.strip(f, hash)
 	seg := f.Segment
 	if stripped {
@@ -383,6 +398,12 @@ func (p *run) onCounted(a, b netip.AddrPort, on bool) {
 		p.opts.OnCounted(a, b, on)
 	}
 }
+
+// portSet is a set of ports, one bit each.
+type portSet [1 << 16 / 64]uint64
+
+func (s *portSet) add(port uint16)      { s[port>>6] |= 1 << (port & 63) }
+func (s *portSet) has(port uint16) bool { return s[port>>6]&(1<<(port&63)) != 0 }
 
 // shardOf maps both directions of a flow to the same shard.
 func shardOf(f *capture.Frame, n int) int { return shardOfHash(flowHash(f), n) }

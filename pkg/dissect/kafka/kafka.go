@@ -35,9 +35,10 @@ import (
 func Protocol() dissect.Protocol {
 	ids := newTopicIDs()
 	return dissect.Protocol{
-		Name:   entry.ProtoKafka,
-		Ports:  []uint16{9092, 9093, 9094},
-		Detect: Detect,
+		Name:        entry.ProtoKafka,
+		Ports:       []uint16{9092, 9093, 9094},
+		Detect:      Detect,
+		SharedState: true, // topic ids
 		NewStream: func(c *dissect.Conn, emit dissect.Emitter) dissect.StreamParser {
 			return newParser(c, emit, ids)
 		},
