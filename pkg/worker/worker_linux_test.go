@@ -335,8 +335,16 @@ func TestWorkerCountedBulk(t *testing.T) {
 		if _, err := io.WriteString(c, hello); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := io.CopyN(io.Discard, c, size); err != nil {
+		// Read the start, then let the pipeline (slow under the race
+		// detector) tell the capture that no parser claimed the flow:
+		// flow control holds the rest at the server until then.
+		const start = 256 << 10
+		if n, err := io.CopyN(io.Discard, c, start); err != nil {
 			t.Fatalf("read %d of %d bytes: %v", n, size, err)
+		}
+		waitFor(t, 5*time.Second, "the flow counted", func() bool { return w.counted.n.Load() > 0 })
+		if n, err := io.CopyN(io.Discard, c, size-start); err != nil {
+			t.Fatalf("read %d of %d bytes: %v", start+n, size, err)
 		}
 	}
 	transfer()
@@ -368,8 +376,10 @@ func TestWorkerCountedBulk(t *testing.T) {
 	}
 	st := w.Stats()
 	t.Logf("%d packets captured, %d summarised", st.Packets, st.Summarised)
-	if st.Summarised < uint64(minSegs) || st.KernelDrops != 0 || st.DissectDrops != 0 || st.Assemble.Gaps != 0 {
+	// Most of each transfer is summarised: all but its start and what
+	// the windows held when the flow was found counted.
+	if st.Summarised < uint64(minSegs/2) || st.KernelDrops != 0 || st.DissectDrops != 0 || st.Assemble.Gaps != 0 {
 		t.Errorf("stats: %d summarised (want at least %d), %d kernel drops, %d dissect drops, %d gaps",
-			st.Summarised, minSegs, st.KernelDrops, st.DissectDrops, st.Assemble.Gaps)
+			st.Summarised, minSegs/2, st.KernelDrops, st.DissectDrops, st.Assemble.Gaps)
 	}
 }
