@@ -145,12 +145,12 @@ func TestWorkerTLS(t *testing.T) {
 	}
 	st := w.TLSStats()
 	// Both ends of every connection are in the pod: one side each is
-	// replayed, the other counted as a duplicate. A chunk written just
-	// before its process closes the socket (curl's and python3's
-	// close_notify as they exit) may find the socket gone when user space
-	// resolves its descriptor: it is counted (NoTuple), and the entries
-	// above show that no request or response was among them. On a busy
-	// machine that happened once in a CI run.
+	// replayed, the other counted as a duplicate. A chunk whose socket
+	// ends the probe did not see is resolved from its descriptor in user
+	// space; if the process closed it first (the clients exit right after
+	// their last write), the chunk is counted (NoTuple) and dropped. The
+	// entries above show that no request or response was among them. On
+	// a busy machine that happened once in a CI run.
 	if st.Conns != uint64(len(want)) || st.DupSide == 0 || st.QueueDrops != 0 || st.RingFull != 0 || st.NoTuple > 2 {
 		t.Errorf("TLS stats %+v", st)
 	}
