@@ -61,8 +61,14 @@ var (
 	server = netip.MustParseAddrPort("10.0.0.2:80")
 )
 
-// seg builds a TCP segment from src to dst.
+// seg plays a TCP segment from src to dst.
 func (h *harness) seg(src, dst netip.AddrPort, seq, ack uint32, flags uint8, payload string) {
+	f := h.frame(src, dst, seq, ack, flags, payload)
+	h.asm.Frame(&f)
+}
+
+// frame builds a TCP segment from src to dst, a millisecond after the last.
+func (h *harness) frame(src, dst netip.AddrPort, seq, ack uint32, flags uint8, payload string) capture.Frame {
 	h.now = h.now.Add(time.Millisecond)
 	hdr := make([]byte, 20, 20+len(payload))
 	binary.BigEndian.PutUint16(hdr[0:], src.Port())
@@ -73,14 +79,13 @@ func (h *harness) seg(src, dst netip.AddrPort, seq, ack uint32, flags uint8, pay
 	hdr[13] = flags
 	binary.BigEndian.PutUint16(hdr[14:], 65535)
 	segment := append(hdr, payload...)
-	f := capture.Frame{
+	return capture.Frame{
 		Timestamp: h.now, WireLen: len(segment) + 34,
 		Src: src.Addr(), Dst: dst.Addr(), Proto: capture.IPProtoTCP,
 		SrcPort: src.Port(), DstPort: dst.Port(),
-		Segment: segment, Payload: segment[20:],
+		Segment: segment, Payload: segment[20:], PayloadLen: len(payload),
 		Seq: seq, Ack: ack, Flags: flags,
 	}
-	h.asm.Frame(&f)
 }
 
 const (

@@ -1,7 +1,6 @@
 package assemble
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
 )
 
 // summary is a Handler that only sums what it is given, like a flow no
@@ -211,20 +208,9 @@ func TestOnCounted(t *testing.T) {
 // cutSeg is seg for a frame the capture cut after its TCP header: it
 // carries n payload bytes on the wire, none captured, in segs segments.
 func (h *harness) cutSeg(src, dst netip.AddrPort, seq, ack uint32, flags uint8, n, segs int) {
-	h.now = h.now.Add(time.Millisecond)
-	hdr := make([]byte, 20)
-	binary.BigEndian.PutUint16(hdr[0:], src.Port())
-	binary.BigEndian.PutUint16(hdr[2:], dst.Port())
-	binary.BigEndian.PutUint32(hdr[4:], seq)
-	hdr[12] = 5 << 4
-	hdr[13] = flags
-	f := capture.Frame{
-		Timestamp: h.now, WireLen: 20 + n + 34,
-		Src: src.Addr(), Dst: dst.Addr(), Proto: capture.IPProtoTCP,
-		SrcPort: src.Port(), DstPort: dst.Port(),
-		Segment: hdr, Payload: hdr[20:], Truncated: true, PayloadLen: n,
-		Seq: seq, Ack: ack, Flags: flags, Segments: segs,
-	}
+	f := h.frame(src, dst, seq, ack, flags, "")
+	f.WireLen += n
+	f.Truncated, f.PayloadLen, f.Segments = true, n, segs
 	h.asm.Frame(&f)
 }
 

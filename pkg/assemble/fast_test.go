@@ -1,7 +1,6 @@
 package assemble
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
 )
 
 // journal is a Handler that logs every call, with times, so that two runs
@@ -78,18 +75,8 @@ func (tw *twin) seg(src, dst netip.AddrPort, seq uint32, flags uint8, payload st
 // copies those of counted flows: Payload keeps only the length.
 func (tw *twin) stripped(src, dst netip.AddrPort, seq uint32, flags uint8, n int) {
 	for _, h := range []*harness{tw.fast, tw.slow} {
-		h.now = h.now.Add(time.Millisecond)
-		hdr := make([]byte, 20)
-		binary.BigEndian.PutUint16(hdr[0:], src.Port())
-		binary.BigEndian.PutUint16(hdr[2:], dst.Port())
-		binary.BigEndian.PutUint32(hdr[4:], seq)
-		hdr[12] = 5 << 4
-		hdr[13] = flags
-		f := capture.Frame{
-			Timestamp: h.now, Src: src.Addr(), Dst: dst.Addr(), Proto: capture.IPProtoTCP,
-			SrcPort: src.Port(), DstPort: dst.Port(), Segment: hdr, Payload: make([]byte, n),
-			Seq: seq, Flags: flags,
-		}
+		f := h.frame(src, dst, seq, 0, flags, "")
+		f.WireLen, f.Payload, f.PayloadLen = 0, make([]byte, n), 0
 		h.asm.Frame(&f)
 	}
 }
