@@ -141,8 +141,6 @@ func (b *batch) aliasFits(n int) bool {
 	return len(b.pkts) < batchPackets && b.size+n <= batchBytes
 }
 
-func (b *batch) empty() bool { return b.captured == 0 && len(b.sums) == 0 }
-
 // release drops one reference; the last hands the ring block back and
 // returns the batch to the pool.
 func (b *batch) release() {
