@@ -455,12 +455,14 @@ func appendTime(dst []byte, t time.Time) []byte {
 	return append(dst, 'Z', '"')
 }
 
-// safe[b] is true for the bytes encoding/json writes as they are:
+// plain[b] is 1 for the bytes encoding/json writes as they are:
 // printable ASCII other than `"`, `\`, `<`, `>`, `&`, and DEL. Bytes from
 // 0x80 up start a UTF-8 sequence and take the slow path.
-var safe = func() (t [256]bool) {
+var plain = func() (t [256]uint8) {
 	for b := ' '; b < utf8.RuneSelf; b++ {
-		t[b] = b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+		if b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+			t[b] = 1
+		}
 	}
 	return t
 }()
@@ -474,7 +476,16 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start, i := 0, 0
 	for {
-		for i < len(s) && safe[s[i]] {
+		// Eight bytes a round: eight independent loads and no branch
+		// between them run several times faster than a byte a round.
+		for i+8 <= len(s) {
+			w := s[i : i+8]
+			if plain[w[0]]&plain[w[1]]&plain[w[2]]&plain[w[3]]&plain[w[4]]&plain[w[5]]&plain[w[6]]&plain[w[7]] == 0 {
+				break
+			}
+			i += 8
+		}
+		for i < len(s) && plain[s[i]] != 0 {
 			i++
 		}
 		if i == len(s) {

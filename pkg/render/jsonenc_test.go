@@ -254,3 +254,52 @@ func BenchmarkAppendString(b *testing.B) {
 		buf = appendString(buf[:0], s)
 	}
 }
+
+// TestAppendStringEveryByte puts each byte value (and a two-byte rune,
+// U+2028, an invalid sequence) at every position of strings that span one
+// to three 8-byte words, after and before other specials: the word-wise
+// scan must stop exactly where the byte-wise one would.
+func TestAppendStringEveryByte(t *testing.T) {
+	var inserts []string
+	for b := range 256 {
+		inserts = append(inserts, string([]byte{byte(b)}))
+	}
+	inserts = append(inserts, "é", "\u2028", "\xe2\x80", "\x01\x7f<")
+	for _, fill := range []string{"abcdefgh", `a"b\c<&>`, "\x00\x1f\x20\x80"} {
+		for n := 0; n <= 24; n++ {
+			base := strings.Repeat(fill, 8)[:n]
+			for pos := 0; pos <= n; pos++ {
+				for _, ins := range inserts {
+					s := base[:pos] + ins + base[pos:]
+					want, _ := json.Marshal(s)
+					if got := appendString(nil, s); !bytes.Equal(got, want) {
+						t.Fatalf("%q: got %s, want %s", s, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkAppendStringText writes plain text lines, as the bench
+// capture's downloads are: long runs with nothing to escape.
+func BenchmarkAppendStringText(b *testing.B) {
+	s := strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-\n", 64)
+	buf := appendString(nil, s)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		buf = appendString(buf[:0], s)
+	}
+}
+
+// BenchmarkAppendStringShort writes header-sized values.
+func BenchmarkAppendStringShort(b *testing.B) {
+	vals := []string{"application/json; charset=utf-8", "1702", "Sat, 01 Mar 2025 12:00:00 GMT", "keep-alive", "10.244.1.17"}
+	var buf []byte
+	for b.Loop() {
+		buf = buf[:0]
+		for _, v := range vals {
+			buf = appendString(buf, v)
+		}
+	}
+}
