@@ -84,7 +84,8 @@ type Options struct {
 // pageSize is gopacket/reassembly's page payload size.
 const pageSize = 1900
 
-func (o Options) withDefaults() Options {
+// WithDefaults fills in the zero fields.
+func (o Options) WithDefaults() Options {
 	if o.MaxConnBufferBytes <= 0 {
 		o.MaxConnBufferBytes = 1 << 20
 	}
@@ -159,7 +160,7 @@ type Assembler struct {
 // New returns an Assembler that builds a Handler for every new flow.
 func New(opts Options, newHandler NewHandler) *Assembler {
 	a := &Assembler{
-		opts:       opts.withDefaults(),
+		opts:       opts.WithDefaults(),
 		newHandler: newHandler,
 		udp:        make(map[udpKey]*udpFlow),
 		counting:   make(map[flowKey]*tcpStream),

@@ -106,6 +106,9 @@ func Run(ctx context.Context, src capture.Source, out io.Writer, opts Options) (
 			p.pinned.add(port)
 		}
 	}
+	if opts.Shards > 1 {
+		p.router = newRouter(opts.Shards, opts.Assemble.WithDefaults().TCPIdle)
+	}
 	p.shards = make([]*shard, opts.Shards)
 	for i := range p.shards {
 		p.shards[i] = newShard(i, &p.opts, p.onCounted)
@@ -171,6 +174,7 @@ type run struct {
 	// pinned ports are those of protocols whose parsers share state
 	// between connections: their flows all go to shard 0. Nil for none.
 	pinned *portSet
+	router *router // TCP flows to shards; nil for one shard
 
 	mu      sync.Mutex // guards pending and index against the live ticker
 	pending *round
@@ -301,9 +305,14 @@ func (p *run) add(f *capture.Frame, reg *capture.Region) bool {
 		p.last = f.Timestamp
 	}
 	hash := flowHash(f)
-	shard := shardOfHash(hash, len(p.shards))
-	if p.pinned != nil && (p.pinned.has(f.SrcPort) || p.pinned.has(f.DstPort)) {
+	var shard int
+	switch {
+	case p.pinned != nil && (p.pinned.has(f.SrcPort) || p.pinned.has(f.DstPort)):
 		shard = 0
+	case p.router != nil && f.Proto == capture.IPProtoTCP:
+		shard = p.router.shard(hash, f.Timestamp)
+	default:
+		shard = shardOfHash(hash, len(p.shards))
 	}
 	b := p.pending.parts[shard]
 	stripped := p.counted.strip(f, hash)
@@ -366,6 +375,9 @@ func (p *run) dispatchLocked(final bool) {
 	}
 	for i, s := range p.shards {
 		s.in <- shardRound{b: r.parts[i], r: r}
+	}
+	if p.router != nil {
+		p.router.sweep(r.now)
 	}
 	if !final {
 		p.pending = p.newRound()

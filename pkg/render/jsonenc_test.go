@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -300,6 +302,35 @@ func BenchmarkAppendStringShort(b *testing.B) {
 		buf = buf[:0]
 		for _, v := range vals {
 			buf = appendString(buf, v)
+		}
+	}
+}
+
+// BenchmarkAppendJSONGolden renders the entries of the recorded captures'
+// golden outputs: real header sets, bodies and endpoints.
+func BenchmarkAppendJSONGolden(b *testing.B) {
+	var entries []*entry.Entry
+	size := 0
+	for _, name := range []string{"http1.pcap.json", "h2c.pcapng.json", "grpc.pcap.json", "dns.pcap.json", "mixed.pcapng.json"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "golden", name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for line := range bytes.Lines(data) {
+			e := new(entry.Entry)
+			if err := json.Unmarshal(line, e); err != nil {
+				b.Fatalf("%s: %v", name, err)
+			}
+			entries = append(entries, e)
+			size += len(line) - 1
+		}
+	}
+	var buf []byte
+	b.SetBytes(int64(size))
+	b.ReportMetric(float64(len(entries)), "entries")
+	for b.Loop() {
+		for _, e := range entries {
+			buf = AppendJSON(buf[:0], e)
 		}
 	}
 }
