@@ -39,6 +39,13 @@ measure_once() {
 	cat "$tmp/$name.t" >>"$tmp/$name.times"
 }
 
+# measure NAME CMD...: runs CMD once; prints "wall_s rss_kb cpu_s".
+measure() {
+	local name=$1
+	measure_once "$@"
+	tail -1 "$tmp/$name.times" | awk '{print $1, $2, $3 + $4}'
+}
+
 # median NAME: prints "wall_s rss_kb cpu_s", the run of median wall time.
 # CPU seconds (user+sys) are shown too: on a shared, busy machine wall time
 # punishes the multi-threaded tool most.
