@@ -189,19 +189,27 @@ func (a *Assembler) release(s *tcpStream) {
 			// new connection on the same ports.
 			return
 		}
-		from, to := ends[d], ends[1-d]
-		// Decoded, not filled in: the flow key comes from the raw ports.
-		var hdr [20]byte
-		binary.BigEndian.PutUint16(hdr[0:], from.Port())
-		binary.BigEndian.PutUint16(hdr[2:], to.Port())
-		hdr[12] = 5 << 4
-		hdr[13] = flagRST
-		if a.seg.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback) != nil {
-			return
-		}
-		a.ctx.ci.Timestamp = a.now
-		a.tcp.AssembleWithContext(netFlow(from.Addr(), to.Addr()), &a.seg, &a.ctx)
+		// Accept puts the RST at the expected sequence number.
+		a.inject(ends[d], ends[1-d], 0, flagRST, a.now, &a.ctx)
 	}
+}
+
+// inject hands gopacket/reassembly an empty segment from one end to the
+// other, made up rather than captured: release's RSTs and handover's
+// seeds. The header is decoded, not filled in, so that the flow key comes
+// from the raw ports as for a captured segment.
+func (a *Assembler) inject(from, to netip.AddrPort, seq uint32, flags uint8, ts time.Time, ctx *assemblerContext) {
+	var hdr [20]byte
+	binary.BigEndian.PutUint16(hdr[0:], from.Port())
+	binary.BigEndian.PutUint16(hdr[2:], to.Port())
+	binary.BigEndian.PutUint32(hdr[4:], seq)
+	hdr[12] = 5 << 4
+	hdr[13] = flags
+	if a.seg.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback) != nil {
+		return // cannot happen: the header is well formed
+	}
+	ctx.ci.Timestamp = ts
+	a.tcp.AssembleWithContext(netFlow(from.Addr(), to.Addr()), &a.seg, ctx)
 }
 
 // acceptRelease is Accept for the RSTs of release: they land exactly at

@@ -1,12 +1,9 @@
 package assemble
 
 import (
-	"encoding/binary"
 	"math"
 	"net/netip"
 	"time"
-
-	"github.com/gopacket/gopacket"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
 )
@@ -203,19 +200,10 @@ func (a *Assembler) handover(s *tcpStream) {
 		if !h.started {
 			continue
 		}
-		from, to := ends[d], ends[1-d]
-		var hdr [20]byte
-		binary.BigEndian.PutUint16(hdr[0:], from.Port())
-		binary.BigEndian.PutUint16(hdr[2:], to.Port())
-		binary.BigEndian.PutUint32(hdr[4:], h.next)
-		hdr[12] = 5 << 4
+		var flags uint8
 		if h.closed {
-			hdr[13] = flagRST
+			flags = flagRST
 		}
-		if a.seg.DecodeFromBytes(hdr[:], gopacket.NilDecodeFeedback) != nil {
-			return
-		}
-		a.seedCtx.ci = gopacket.CaptureInfo{Timestamp: s.last}
-		a.tcp.AssembleWithContext(netFlow(from.Addr(), to.Addr()), &a.seg, &a.seedCtx)
+		a.inject(ends[d], ends[1-d], h.next, flags, s.last, &a.seedCtx)
 	}
 }

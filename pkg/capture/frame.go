@@ -50,3 +50,15 @@ type Frame struct {
 	Flags    uint8
 	Window   uint16
 }
+
+// Pair names a flow by its two ends, the lower first, so that both
+// directions of the flow give the same Pair.
+type Pair struct{ Lo, Hi netip.AddrPort }
+
+// PairOf returns the Pair of the flow between a and b.
+func PairOf(a, b netip.AddrPort) Pair {
+	if a.Compare(b) > 0 {
+		a, b = b, a
+	}
+	return Pair{a, b}
+}

@@ -17,31 +17,20 @@ import (
 type headerOnly struct {
 	n  atomic.Int64 // flows in m: the reader skips the lookup when zero
 	mu sync.RWMutex
-	m  map[uint64]pairKey // by flowHash; a colliding second flow is left out
-}
-
-// pairKey names a flow by its two ends, lower first, so that both
-// directions find it.
-type pairKey struct{ lo, hi netip.AddrPort }
-
-func pairOf(a, b netip.AddrPort) pairKey {
-	if a.Compare(b) > 0 {
-		a, b = b, a
-	}
-	return pairKey{a, b}
+	m  map[uint64]capture.Pair // by flowHash; a colliding second flow is left out
 }
 
 // set adds (on) or removes a flow; the assemblers call it (OnCounted).
 func (h *headerOnly) set(a, b netip.AddrPort, on bool) {
 	hash := endHash(a.Addr().As16(), a.Port()) + endHash(b.Addr().As16(), b.Port())
-	k := pairOf(a, b)
+	k := capture.PairOf(a, b)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	old, ok := h.m[hash]
 	switch {
 	case on && !ok:
 		if h.m == nil {
-			h.m = make(map[uint64]pairKey)
+			h.m = make(map[uint64]capture.Pair)
 		}
 		h.m[hash] = k
 	case !on && ok && old == k:
@@ -70,11 +59,11 @@ func (h *headerOnly) strip(f *capture.Frame, hash uint64) bool {
 	h.mu.RLock()
 	k, ok := h.m[hash]
 	h.mu.RUnlock()
-	if !ok || k != pairOf(netip.AddrPortFrom(f.Src, f.SrcPort), netip.AddrPortFrom(f.Dst, f.DstPort)) {
+	if !ok || k != capture.PairOf(netip.AddrPortFrom(f.Src, f.SrcPort), netip.AddrPortFrom(f.Dst, f.DstPort)) {
 		return false
 	}
 	if syn {
-		h.set(k.lo, k.hi, false)
+		h.set(k.Lo, k.Hi, false)
 		return false
 	}
 	return true

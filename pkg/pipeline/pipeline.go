@@ -1,7 +1,7 @@
 // Package pipeline runs the traffic engine: a packet source is decoded, the
-// frames are spread over one assembler shard per core by a symmetric flow
-// hash, each shard reassembles, dissects and renders its entries, and one
-// merger writes them out.
+// frames are spread over one assembler shard per core, a flow to one shard
+// (see router), each shard reassembles, dissects and renders its entries,
+// and one merger writes them out.
 //
 // Output is deterministic for the same input: packets travel in rounds, every
 // shard sees every round (possibly empty), and the merger orders each round's
@@ -98,17 +98,11 @@ func Run(ctx context.Context, src capture.Source, out io.Writer, opts Options) (
 	}
 	p := &run{opts: opts, src: src}
 	p.holder, _ = src.(capture.Holder)
-	if opts.Registry != nil && opts.Shards > 1 {
-		for _, port := range opts.Registry.SharedPorts() {
-			if p.pinned == nil {
-				p.pinned = new(portSet)
-			}
-			p.pinned.add(port)
-		}
+	var shared []uint16
+	if opts.Registry != nil {
+		shared = opts.Registry.SharedPorts()
 	}
-	if opts.Shards > 1 {
-		p.router = newRouter(opts.Shards, opts.Assemble.WithDefaults().TCPIdle)
-	}
+	p.router = newRouter(opts.Shards, opts.Assemble.WithDefaults().TCPIdle, shared)
 	p.shards = make([]*shard, opts.Shards)
 	for i := range p.shards {
 		p.shards[i] = newShard(i, &p.opts, p.onCounted)
@@ -171,10 +165,7 @@ type run struct {
 	src    capture.Source
 	holder capture.Holder // src, if its packets can be kept without a copy
 	shards []*shard
-	// pinned ports are those of protocols whose parsers share state
-	// between connections: their flows all go to shard 0. Nil for none.
-	pinned *portSet
-	router *router // TCP flows to shards; nil for one shard
+	router *router
 
 	mu      sync.Mutex // guards pending and index against the live ticker
 	pending *round
@@ -305,16 +296,7 @@ func (p *run) add(f *capture.Frame, reg *capture.Region) bool {
 		p.last = f.Timestamp
 	}
 	hash := flowHash(f)
-	var shard int
-	switch {
-	case p.pinned != nil && (p.pinned.has(f.SrcPort) || p.pinned.has(f.DstPort)):
-		shard = 0
-	case p.router != nil && f.Proto == capture.IPProtoTCP:
-		shard = p.router.shard(hash, f.Timestamp)
-	default:
-		shard = shardOfHash(hash, len(p.shards))
-	}
-	b := p.pending.parts[shard]
+	b := p.pending.parts[p.router.shard(f, hash)]
 	stripped := p.counted.strip(f, hash)
 	seg := f.Segment
 	if stripped {
@@ -376,9 +358,7 @@ func (p *run) dispatchLocked(final bool) {
 	for i, s := range p.shards {
 		s.in <- shardRound{b: r.parts[i], r: r}
 	}
-	if p.router != nil {
-		p.router.sweep(r.now)
-	}
+	p.router.sweep(r.now)
 	if !final {
 		p.pending = p.newRound()
 	}
@@ -410,15 +390,6 @@ func (p *run) onCounted(a, b netip.AddrPort, on bool) {
 		p.opts.OnCounted(a, b, on)
 	}
 }
-
-// portSet is a set of ports, one bit each.
-type portSet [1 << 16 / 64]uint64
-
-func (s *portSet) add(port uint16)      { s[port>>6] |= 1 << (port & 63) }
-func (s *portSet) has(port uint16) bool { return s[port>>6]&(1<<(port&63)) != 0 }
-
-// shardOf maps both directions of a flow to the same shard.
-func shardOf(f *capture.Frame, n int) int { return shardOfHash(flowHash(f), n) }
 
 // flowHash is the same for both directions of a flow.
 func flowHash(f *capture.Frame) uint64 {

@@ -76,10 +76,7 @@ func renderLine(dst []byte, e *entry.Entry) []byte {
 // synth writes a pcap of nFlows interleaved connections, each with nReq
 // exchanges, with some segments swapped out of order.
 func synth(t testing.TB, w io.Writer, nFlows, nReq int) {
-	pw := pcapgo.NewWriter(w)
-	if err := pw.WriteFileHeader(65536, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
+	pw := newTCPPcap(t, w)
 	rng := rand.New(rand.NewSource(7))
 	ts := time.Unix(1700000000, 0)
 	type conn struct {
@@ -99,18 +96,7 @@ func synth(t testing.TB, w io.Writer, nFlows, nReq int) {
 	}
 	write := func(src, dst net.IP, sp, dp uint16, seq, ack uint32, syn, fin bool, payload string) {
 		ts = ts.Add(50 * time.Microsecond)
-		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
-		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(sp), DstPort: layers.TCPPort(dp), Seq: seq, Ack: ack, SYN: syn, FIN: fin, ACK: !syn || ack != 0, Window: 65535}
-		tcp.SetNetworkLayerForChecksum(ip)
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(payload)); err != nil {
-			t.Fatal(err)
-		}
-		b := buf.Bytes()
-		if err := pw.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(b), Length: len(b)}, b); err != nil {
-			t.Fatal(err)
-		}
+		pw.write(ts, src, dst, sp, dp, seq, ack, syn, fin, payload)
 	}
 	for _, c := range conns {
 		write(c.c, c.s, c.cp, c.sp, c.cseq-1, 0, true, false, "")
@@ -143,6 +129,36 @@ func synth(t testing.TB, w io.Writer, nFlows, nReq int) {
 			write(c.s, c.c, c.sp, c.cp, c.sseq, c.cseq+1, false, true, "")
 			done++
 		}
+	}
+}
+
+// tcpPcap writes TCP segments over IPv4 as Ethernet frames into a pcap.
+type tcpPcap struct {
+	t testing.TB
+	w *pcapgo.Writer
+}
+
+func newTCPPcap(t testing.TB, w io.Writer) *tcpPcap {
+	pw := pcapgo.NewWriter(w)
+	if err := pw.WriteFileHeader(65536, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	return &tcpPcap{t: t, w: pw}
+}
+
+// write writes one segment at ts; ACK is set but on a client's SYN.
+func (p *tcpPcap) write(ts time.Time, src, dst net.IP, sp, dp uint16, seq, ack uint32, syn, fin bool, payload string) {
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(sp), DstPort: layers.TCPPort(dp), Seq: seq, Ack: ack, SYN: syn, FIN: fin, ACK: !syn || ack != 0, Window: 65535}
+	tcp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(payload)); err != nil {
+		p.t.Fatal(err)
+	}
+	b := buf.Bytes()
+	if err := p.w.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(b), Length: len(b)}, b); err != nil {
+		p.t.Fatal(err)
 	}
 }
 
@@ -276,13 +292,13 @@ func TestWriteErrorStopsTheRun(t *testing.T) {
 	}
 }
 
-func TestShardOfIsSymmetric(t *testing.T) {
+func TestFlowHashIsSymmetric(t *testing.T) {
 	f := capture.Frame{SrcPort: 1234, DstPort: 80}
 	f.Src = mustAddr("10.0.0.1")
 	f.Dst = mustAddr("10.0.0.2")
 	r := capture.Frame{Src: f.Dst, Dst: f.Src, SrcPort: 80, DstPort: 1234}
 	for n := 1; n < 9; n++ {
-		if shardOf(&f, n) != shardOf(&r, n) {
+		if shardOfHash(flowHash(&f), n) != shardOfHash(flowHash(&r), n) {
 			t.Errorf("n=%d: directions on different shards", n)
 		}
 	}
@@ -303,12 +319,12 @@ func BenchmarkPipeline(b *testing.B) {
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-// TestShardOfBalancesLoopbackFlows: flows that differ only in an even
+// TestFlowHashBalancesLoopbackFlows: flows that differ only in an even
 // ephemeral port (Linux's connect() prefers even ones), as on loopback, must
 // spread evenly over the shards, and neighbouring ports independently: a
 // client opens its busiest connections back to back, so runs of neighbours
 // on one shard load it far more than the others.
-func TestShardOfBalancesLoopbackFlows(t *testing.T) {
+func TestFlowHashBalancesLoopbackFlows(t *testing.T) {
 	lo := mustAddr("127.0.0.1")
 	for _, n := range []int{2, 3, 4} {
 		for _, step := range []int{2, 4} {
@@ -317,7 +333,7 @@ func TestShardOfBalancesLoopbackFlows(t *testing.T) {
 			same, prev := 0, -1
 			for i := range flows {
 				f := capture.Frame{Src: lo, Dst: lo, SrcPort: uint16(33000 + i*step), DstPort: 8080}
-				s := shardOf(&f, n)
+				s := shardOfHash(flowHash(&f), n)
 				count[s]++
 				if s == prev {
 					same++

@@ -9,10 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
-
 	"github.com/kubectl-shark/kubectl-shark/pkg/assemble"
 	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
 )
@@ -33,11 +29,11 @@ func distinctBuckets(n int) []uint64 {
 // Flows that start together are spread evenly, whatever their hashes.
 func TestRouterSpreadsNewFlows(t *testing.T) {
 	for _, shards := range []int{2, 3, 4} {
-		r := newRouter(shards, time.Minute)
+		r := newRouter(shards, time.Minute, nil)
 		ts := time.Unix(1700000000, 0)
 		per := make([]int, shards)
 		for _, h := range distinctBuckets(shards * 5) {
-			per[r.shard(h, ts)]++
+			per[r.tcpShard(h, ts)]++
 		}
 		for i, n := range per {
 			if n != 5 {
@@ -51,28 +47,28 @@ func TestRouterSpreadsNewFlows(t *testing.T) {
 // assemblers' timeout, and is then given to the least busy shard.
 func TestRouterReleasesOnlyIdleBuckets(t *testing.T) {
 	const idle = 10 * time.Second
-	r := newRouter(2, idle)
+	r := newRouter(2, idle, nil)
 	t0 := time.Unix(1700000000, 0)
 	hs := distinctBuckets(3)
 	for i, h := range hs {
-		if got := r.shard(h, t0); got != i%2 {
+		if got := r.tcpShard(h, t0); got != i%2 {
 			t.Fatalf("flow %d on shard %d", i, got)
 		}
 	}
 	// Only hs[2], on shard 0, stays busy; hs[0] (shard 0) and hs[1] go quiet.
 	for _, d := range []time.Duration{idle, idle + 2*time.Second} {
 		now := t0.Add(d)
-		r.shard(hs[2], now)
+		r.tcpShard(hs[2], now)
 		r.sweep(now)
-		if got := r.shard(hs[0], now); got != 0 {
+		if got := r.tcpShard(hs[0], now); got != 0 {
 			t.Fatalf("after %v idle: moved to shard %d", d, got)
 		}
 		r.buckets[mix(hs[0])%routeBuckets].last = t0 // that lookup was not traffic
 	}
 	now := t0.Add(idle + 3*time.Second)
-	r.shard(hs[2], now)
+	r.tcpShard(hs[2], now)
 	r.sweep(now)
-	if got := r.shard(hs[0], now); got != 1 {
+	if got := r.tcpShard(hs[0], now); got != 1 {
 		t.Errorf("released flow went to shard %d, want 1 (the idle one)", got)
 	}
 }
@@ -83,24 +79,11 @@ func TestRouterReleasesOnlyIdleBuckets(t *testing.T) {
 // close the second's, which then restart mid-stream with new flow ids.
 func portReuseCapture(t *testing.T, idle time.Duration) []byte {
 	var buf bytes.Buffer
-	pw := pcapgo.NewWriter(&buf)
-	if err := pw.WriteFileHeader(65536, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
+	pw := newTCPPcap(t, &buf)
 	ts := time.Unix(1700000000, 0)
 	write := func(src, dst net.IP, sp, dp uint16, seq, ack uint32, syn bool, payload string) {
 		ts = ts.Add(time.Millisecond)
-		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
-		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(sp), DstPort: layers.TCPPort(dp), Seq: seq, Ack: ack, SYN: syn, ACK: !syn || ack != 0, Window: 65535}
-		tcp.SetNetworkLayerForChecksum(ip)
-		sb := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(payload)); err != nil {
-			t.Fatal(err)
-		}
-		if err := pw.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(sb.Bytes()), Length: len(sb.Bytes())}, sb.Bytes()); err != nil {
-			t.Fatal(err)
-		}
+		pw.write(ts, src, dst, sp, dp, seq, ack, syn, false, payload)
 	}
 	const flows = 12
 	type conn struct {

@@ -16,25 +16,14 @@ import (
 // threads look packets up, through a cache that gen invalidates.
 type countedFlows struct {
 	mu  sync.RWMutex
-	m   map[flowPair]struct{}
+	m   map[capture.Pair]struct{}
 	gen atomic.Uint64 // bumped on every change
 	n   atomic.Int64  // flows in m: with none, packets need no parsing
 }
 
-// flowPair names a TCP flow by its two ends, lower first, so that both
-// directions find it.
-type flowPair struct{ lo, hi netip.AddrPort }
-
-func pairOf(a, b netip.AddrPort) flowPair {
-	if a.Compare(b) > 0 {
-		a, b = b, a
-	}
-	return flowPair{a, b}
-}
-
 // set adds (on) or removes a flow.
 func (c *countedFlows) set(a, b netip.AddrPort, on bool) {
-	k := pairOf(a, b)
+	k := capture.PairOf(a, b)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[k]; ok == on {
@@ -42,7 +31,7 @@ func (c *countedFlows) set(a, b netip.AddrPort, on bool) {
 	}
 	if on {
 		if c.m == nil {
-			c.m = make(map[flowPair]struct{})
+			c.m = make(map[capture.Pair]struct{})
 		}
 		c.m[k] = struct{}{}
 	} else {
@@ -52,7 +41,7 @@ func (c *countedFlows) set(a, b netip.AddrPort, on bool) {
 	c.gen.Add(1)
 }
 
-func (c *countedFlows) has(k flowPair) bool {
+func (c *countedFlows) has(k capture.Pair) bool {
 	c.mu.RLock()
 	_, ok := c.m[k]
 	c.mu.RUnlock()
@@ -79,8 +68,8 @@ const (
 type summarizer struct {
 	flows *countedFlows
 	gen   uint64
-	cache map[flowPair]bool // lookups made since gen
-	open  map[flowPair]*summary
+	cache map[capture.Pair]bool // lookups made since gen
+	open  map[capture.Pair]*summary
 	order []*summary // open summaries, oldest first
 	free  []*summary
 	// last is the flow of the previous packet: a bulk transfer's packets
@@ -88,20 +77,20 @@ type summarizer struct {
 	last struct {
 		valid   bool
 		gen     uint64
-		key     flowPair
+		key     capture.Pair
 		counted bool
 		sum     *summary // its open summary, if known
 	}
 }
 
 func newSummarizer(flows *countedFlows) *summarizer {
-	return &summarizer{flows: flows, cache: make(map[flowPair]bool), open: make(map[flowPair]*summary)}
+	return &summarizer{flows: flows, cache: make(map[capture.Pair]bool), open: make(map[capture.Pair]*summary)}
 }
 
 // summary is one flow's open summaries, one per direction.
 type summary struct {
-	key  flowPair
-	dirs [2]sumDir // [0]: from key.lo
+	key  capture.Pair
+	dirs [2]sumDir // [0]: from key.Lo
 }
 
 // sumDir is the in-order segments of one direction since the summary
@@ -175,7 +164,7 @@ func parseTCP(b []byte) (h tcpHeaders, ok bool) {
 }
 
 // counted reports whether k is a counted flow, through the cache.
-func (s *summarizer) counted(k flowPair) bool {
+func (s *summarizer) counted(k capture.Pair) bool {
 	if g := s.flows.gen.Load(); g != s.gen {
 		s.gen = g
 		clear(s.cache)
@@ -233,7 +222,7 @@ func (s *summarizer) take(p *capture.Packet, emit emitFunc) bool {
 		sum = s.get(k)
 	}
 	d := &sum.dirs[0]
-	if h.src != k.lo {
+	if h.src != k.Lo {
 		d = &sum.dirs[1]
 	}
 	if d.active && (h.seq != d.seq+uint32(d.n) || d.hlen+d.n+h.payload > 0xffff) {
@@ -252,7 +241,7 @@ func (s *summarizer) take(p *capture.Packet, emit emitFunc) bool {
 	return true
 }
 
-func (s *summarizer) get(k flowPair) *summary {
+func (s *summarizer) get(k capture.Pair) *summary {
 	var sum *summary
 	if n := len(s.free); n > 0 {
 		sum, s.free = s.free[n-1], s.free[:n-1]
@@ -268,13 +257,13 @@ func (s *summarizer) get(k flowPair) *summary {
 
 // lookup returns the flow of a packet from src to dst and whether it is
 // counted, from the last packet's when it is the same flow.
-func (s *summarizer) lookup(src, dst netip.AddrPort) (flowPair, bool) {
+func (s *summarizer) lookup(src, dst netip.AddrPort) (capture.Pair, bool) {
 	l := &s.last
 	g := s.flows.gen.Load()
-	if l.valid && l.gen == g && (src == l.key.lo && dst == l.key.hi || src == l.key.hi && dst == l.key.lo) {
+	if l.valid && l.gen == g && (src == l.key.Lo && dst == l.key.Hi || src == l.key.Hi && dst == l.key.Lo) {
 		return l.key, l.counted
 	}
-	k := pairOf(src, dst)
+	k := capture.PairOf(src, dst)
 	on := s.counted(k)
 	l.valid, l.gen, l.key, l.counted, l.sum = true, g, k, on, nil
 	return k, on
@@ -282,33 +271,34 @@ func (s *summarizer) lookup(src, dst netip.AddrPort) (flowPair, bool) {
 
 // close emits sum's directions and forgets it.
 func (s *summarizer) close(sum *summary, emit emitFunc) {
-	s.last.sum = nil
-	for i := range sum.dirs {
-		s.emitDir(&sum.dirs[i], emit)
-	}
-	delete(s.open, sum.key)
+	s.retire(sum, emit)
 	for i, o := range s.order {
 		if o == sum {
 			s.order = append(s.order[:i], s.order[i+1:]...)
 			break
 		}
 	}
-	s.free = append(s.free, sum)
 }
 
 // flush emits every open summary, oldest first: the batch they belong to
 // is about to be queued.
 func (s *summarizer) flush(emit emitFunc) {
-	s.last.sum = nil
 	for _, sum := range s.order {
-		for i := range sum.dirs {
-			s.emitDir(&sum.dirs[i], emit)
-		}
-		delete(s.open, sum.key)
-		s.free = append(s.free, sum)
+		s.retire(sum, emit)
 	}
 	clear(s.order)
 	s.order = s.order[:0]
+}
+
+// retire emits sum's directions and frees it; the caller takes it out of
+// order.
+func (s *summarizer) retire(sum *summary, emit emitFunc) {
+	s.last.sum = nil
+	for i := range sum.dirs {
+		s.emitDir(&sum.dirs[i], emit)
+	}
+	delete(s.open, sum.key)
+	s.free = append(s.free, sum)
 }
 
 // emitDir emits d as one packet: its first segment's headers, with the IP
