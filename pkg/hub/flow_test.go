@@ -201,8 +201,24 @@ func TestIdleTimeout(t *testing.T) {
 		}
 		noCall("while a subscriber sends heartbeats", idle/6)
 	}
-	// Silence, but for a worker that keeps sending: the session goes.
+	// Silence, but for a worker that keeps sending: the session goes. The
+	// subscriber beats on while the worker dials: on a busy machine that
+	// took longer than the idle timeout, and the session went first.
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(idle / 6):
+				s.Heartbeat() // the last beat, below, is the one checked
+			}
+		}
+	}()
 	w := dialWorker(ctx, t, h, "n1", "w1")
+	close(stop)
+	<-stopped
 	lastBeat := time.Now()
 	if err := s.Heartbeat(); err != nil {
 		t.Fatal(err)
