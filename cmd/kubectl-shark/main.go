@@ -10,10 +10,12 @@ import (
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-shark/kubectl-shark/internal/startgc"
 	"github.com/kubectl-shark/kubectl-shark/pkg/cli"
 )
 
 func main() {
+	startgc.Restore()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmd := cli.NewCmdShark(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
