@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Live capture benchmark: shark-agent sniff (dissecting, NDJSON to /dev/null)
 # against tcpdump -B 65536 -w /dev/null, at the same load, in the same run.
+# A fourth way, shark-agent sniff -w - (raw packets, no dissection), splits
+# what our capture costs from what dissection costs.
 #
 # Two network namespaces joined by a veth pair (MTU 1500, offloads off): the
 # servers (a Go net/http server, iperf3 -s) in "srv", the clients (wrk with
 # keep-alive, iperf3 -c) in "cli". Each load runs DURATION seconds three
 # ways: with no capture (the offered load), under shark-agent sniff --netns
-# srv, and under tcpdump -i any in srv. Offered packets are the veth's own
+# srv (dissecting, and raw packets only), and under tcpdump -i any in srv. Offered packets are the veth's own
 # counters over the run; captured and lost are each tool's own report. The
 # sender's slowdown is its rate under capture against the uncaptured rate.
 # ROUNDS repeats the whole set, rotating the order; each cell is the median,
@@ -109,12 +111,13 @@ cpu_seconds() {
 run() {
 	local what=$1 mode=$2 pid= before after rate captured=0 lost=0 undissected=0 cpu=0
 	case $mode in
-	shark)
+	shark | sharkraw)
 		local ring=()
 		[[ -n $RING ]] && ring=(--ring-size "$RING")
 		[[ -n $ZERO_COPY ]] && ring+=(--zero-copy)
 		# shellcheck disable=SC2206 # flags, split on purpose
 		[[ -n $AGENT_ARGS ]] && ring+=($AGENT_ARGS)
+		[[ $mode == sharkraw ]] && ring+=(-w -)
 		"$WORK/shark-agent" sniff --netns "/run/netns/$SRV" -o json --stats "${ring[@]}" \
 			>/dev/null 2>"$WORK/shark.err" &
 		pid=$!
@@ -134,7 +137,7 @@ run() {
 	sleep 1.5
 	[[ -n $pid ]] && cpu=$(cpu_seconds "$pid")
 	case $mode in
-	shark)
+	shark | sharkraw)
 		kill -INT "$pid"
 		wait "$pid" || true
 		read -r captured lost < <(sed -n 's/^\([0-9]*\) packets captured .*, \([0-9]*\) dropped by the kernel.*/\1 \2/p' "$WORK/shark.err")
@@ -153,13 +156,13 @@ run() {
 results=$WORK/results
 : >"$results"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-modes=(none shark tcpdump)
+modes=(none shark sharkraw tcpdump)
 for round in $(seq "$ROUNDS"); do
 	for what in $LOADS; do
 		# Rotate the order each round, so that drift in the machine's load
 		# does not always favour the same tool.
-		for i in 0 1 2; do
-			mode=${modes[$(((i + round) % 3))]}
+		for i in 0 1 2 3; do
+			mode=${modes[$(((i + round) % 4))]}
 			echo "round $round: $what, capture: $mode..." >&2
 			echo "$round $what $mode $(run "$what" "$mode")" >>"$results"
 		done
@@ -180,12 +183,13 @@ for rnd, what, mode, offered, r, captured, lost, undissected, cpu in rows:
 rounds = sorted({r[0] for r in rows})
 med = statistics.median
 unit = {"wrk": "req/s", "iperf3": "Gbit/s"}
-names = {"none": "no capture", "shark": "shark-agent sniff (dissecting)", "tcpdump": "tcpdump -B 65536 -w /dev/null"}
+names = {"none": "no capture", "shark": "shark-agent sniff (dissecting)", "sharkraw": "shark-agent sniff -w - (raw packets only)",
+         "tcpdump": "tcpdump -B 65536 -w /dev/null"}
 print(f"\nlive capture, {dur:.0f} s runs on a veth pair (MTU 1500, offloads off), medians of {len(rounds)} round(s)\n")
 print("| load | capture | offered pkt/s | captured pkt/s | lost (kernel) | loss | captured, not dissected | capture CPU | sender rate | sender slowdown |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for what in sys.argv[3].split():
-    for mode in ("none", "shark", "tcpdump"):
+    for mode in ("none", "shark", "sharkraw", "tcpdump"):
         rs = cell[(what, mode)]
         offered = med([r[0] for r in rs]) / dur
         r = med([r[1] for r in rs])

@@ -214,6 +214,7 @@ func (o *SniffOptions) Run(ctx context.Context) error {
 		Dissect:   o.output.dissect(),
 		Capture:   o.captureO,
 		Sinks:     sinks,
+		NoDissect: o.Write == "-",
 		MaxMemory: int64(o.MaxMemory),
 		Shards:    o.Shards,
 		TLS:       o.TLS,

@@ -37,7 +37,7 @@ func (w *Worker) dispatch(c *netnsCapture, b *batch, newest time.Time) {
 	}
 	dissect := uint64(b.dissected())
 	switch {
-	case dissect == 0:
+	case dissect == 0 || w.opts.NoDissect:
 		b.release()
 	case behind:
 		c.behindPkts.Add(dissect)
@@ -155,6 +155,14 @@ func newRingReader(c *netnsCapture) *ringReader {
 
 // put adds p to b, whole or summarised, or for the sinks alone.
 func (r *ringReader) put(b *batch, p *capture.Packet, t *table, aliased bool) {
+	if r.c.w.opts.NoDissect {
+		if aliased {
+			b.alias(p, true)
+		} else {
+			b.add(p, true)
+		}
+		return
+	}
 	dup := t.skipDissect(r.c.ino, p.Data)
 	r.dst = b
 	summarised := !dup && r.sum.take(p, r.emit)

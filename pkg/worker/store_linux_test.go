@@ -204,6 +204,35 @@ func TestWorkerShedsDissectionFirst(t *testing.T) {
 	}
 }
 
+// TestWorkerNoDissect stores every packet and dissects none: what sniff
+// -w - (raw packets to Wireshark) asks for.
+func TestWorkerNoDissect(t *testing.T) {
+	requireRoot(t)
+	env := newEnv(t)
+	web := env.pod("shop/web", "v2-systemd")
+	web.httpServer()
+	st := openTestStore(t, 16<<20)
+	w, out, stop := runWorker(t, Options{Sinks: []Sink{st}, NoDissect: true}, web.target())
+	waitFor(t, 3*time.Second, "attach", func() bool { return w.Stats().Attached == 1 })
+	for i := 0; i < 5; i++ {
+		get(t, env, "http://"+web.ip+":8080/hello")
+	}
+	waitFor(t, 5*time.Second, "packets stored", func() bool { return st.Stats().Packets >= 30 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	wst := w.Stats()
+	if n := len(out.entries(t)); n != 0 {
+		t.Errorf("%d entries written with NoDissect", n)
+	}
+	if len(wst.Entries) != 0 || wst.Assemble.TCPSegments != 0 {
+		t.Errorf("dissected with NoDissect: entries %v, %d TCP segments", wst.Entries, wst.Assemble.TCPSegments)
+	}
+	if sst := st.Stats(); sst.Packets != wst.Packets || wst.ShedPackets != 0 {
+		t.Errorf("store has %d packets, worker captured %d (%d shed)", sst.Packets, wst.Packets, wst.ShedPackets)
+	}
+}
+
 // TestStoreBoundedUnderLiveFlood sends 1 GB into a pod with iperf3 and
 // checks that the store never exceeds its limit by more than a segment,
 // and that what it holds exports cleanly.

@@ -66,6 +66,9 @@ type Options struct {
 	Capture afpacket.Options
 	// Sinks get every captured packet.
 	Sinks []Sink
+	// NoDissect leaves out dissection: packets go to the sinks only, as
+	// for raw packets to Wireshark, where no entry would be shown.
+	NoDissect bool
 	// MaxMemory is the heap budget in bytes; 0 means DefaultMaxMemory,
 	// negative means none.
 	MaxMemory int64
