@@ -202,23 +202,26 @@ func TestWatchTargets(t *testing.T) {
 	}
 }
 
-// TestSniff captures a namespace with a real Go HTTP server in it and
-// checks the entries and the pcapng file.
-func TestSniff(t *testing.T) {
+// sniffNetns makes a network namespace with a real Go HTTP server on its
+// loopback (200 on /ok, else 404), and returns its name, a GET made from
+// inside it (on one keep-alive connection), and a func that closes that
+// connection.
+func sniffNetns(t *testing.T) (ns string, get func(path string), closeConns func()) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates a network namespace and AF_PACKET sockets")
 	}
-	ns := "agent-sniff-" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
+	ns = "agent-sniff-" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add (as root, so this is a real failure): %v %s", err, out)
 	}
-	defer exec.Command("ip", "netns", "del", ns).Run()
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 	exec.Command("ip", "-n", ns, "link", "set", "lo", "up").Run()
 	h, err := afpacket.OpenNetns("/run/netns/" + ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
+	t.Cleanup(func() { h.Close() })
 	var l net.Listener
 	if err := h.Do(func() (err error) { l, err = net.Listen("tcp", "127.0.0.1:8080"); return err }); err != nil {
 		t.Fatal(err)
@@ -229,8 +232,64 @@ func TestSniff(t *testing.T) {
 		}
 	})}
 	go srv.Serve(l)
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = h.Do(func() (err error) { c, err = net.Dial(network, addr); return err })
+		return c, err
+	}}}
+	t.Cleanup(client.CloseIdleConnections)
+	return ns, func(path string) {
+		t.Helper()
+		resp, err := client.Get("http://127.0.0.1:8080" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}, client.CloseIdleConnections
+}
 
+// TestSniffRawToStdout checks sniff -w -: pcapng on stdout, and no
+// dissection, since no entry would be shown.
+func TestSniffRawToStdout(t *testing.T) {
+	ns, get, closeConns := sniffNetns(t)
+	s, out, errOut := streams()
+	cmd := NewCmdSniff(s)
+	cmd.SetArgs([]string{"--netns", "/run/netns/" + ns, "-w", "-", "--stats"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	time.Sleep(500 * time.Millisecond)
+	for _, path := range []string{"/ok", "/missing", "/ok"} {
+		get(path)
+	}
+	closeConns()
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("sniff: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut.String(), "; 0 entries;") {
+		t.Errorf("entries were dissected: %s", errOut)
+	}
+	src, err := capture.NewReader(bytes.NewReader(out.Bytes()))
+	if err != nil {
+		t.Fatalf("stdout is not a capture: %v", err)
+	}
+	defer src.Close()
+	var p capture.Packet
+	n := 0
+	for src.Next(&p) == nil {
+		n++
+	}
+	if n < 20 {
+		t.Errorf("%d packets on stdout", n)
+	}
+}
+
+// TestSniff captures a namespace with a real Go HTTP server in it and
+// checks the entries and the pcapng file.
+func TestSniff(t *testing.T) {
+	ns, get, closeConns := sniffNetns(t)
 	pcap := filepath.Join(t.TempDir(), "out.pcapng")
 	ml, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -246,18 +305,10 @@ func TestSniff(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 	time.Sleep(500 * time.Millisecond)
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-		err = h.Do(func() (err error) { c, err = net.Dial(network, addr); return err })
-		return c, err
-	}}}
 	for _, path := range []string{"/ok", "/missing", "/ok"} {
-		resp, err := client.Get("http://127.0.0.1:8080" + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		get(path)
 	}
-	client.CloseIdleConnections()
+	closeConns()
 	time.Sleep(500 * time.Millisecond)
 	resp, err := http.Get("http://" + metricsAddr + "/metrics")
 	if err != nil {
