@@ -248,13 +248,13 @@ func sniffNetns(t *testing.T) (ns string, get func(path string), closeConns func
 	}, client.CloseIdleConnections
 }
 
-// TestSniffRawToStdout checks sniff -w -: pcapng on stdout, and no
-// dissection, since no entry would be shown.
-func TestSniffRawToStdout(t *testing.T) {
-	ns, get, closeConns := sniffNetns(t)
-	s, out, errOut := streams()
+// runSniff runs sniff with args while three GETs (/ok, /missing, /ok)
+// cross the namespace on one connection, which then closes; during, if
+// set, runs before sniff stops. It returns sniff's error.
+func runSniff(t *testing.T, s IOStreams, args []string, get func(string), closeConns func(), during func()) error {
+	t.Helper()
 	cmd := NewCmdSniff(s)
-	cmd.SetArgs([]string{"--netns", "/run/netns/" + ns, "-w", "-", "--stats"})
+	cmd.SetArgs(args)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
@@ -264,8 +264,29 @@ func TestSniffRawToStdout(t *testing.T) {
 	}
 	closeConns()
 	time.Sleep(500 * time.Millisecond)
+	if during != nil {
+		during()
+	}
 	cancel()
-	if err := <-done; err != nil {
+	return <-done
+}
+
+// countPackets reads src to its end.
+func countPackets(src capture.Source) int {
+	var p capture.Packet
+	n := 0
+	for src.Next(&p) == nil {
+		n++
+	}
+	return n
+}
+
+// TestSniffRawToStdout checks sniff -w -: pcapng on stdout, and no
+// dissection, since no entry would be shown.
+func TestSniffRawToStdout(t *testing.T) {
+	ns, get, closeConns := sniffNetns(t)
+	s, out, errOut := streams()
+	if err := runSniff(t, s, []string{"--netns", "/run/netns/" + ns, "-w", "-", "--stats"}, get, closeConns, nil); err != nil {
 		t.Fatalf("sniff: %v\n%s", err, errOut)
 	}
 	if !strings.Contains(errOut.String(), "; 0 entries;") {
@@ -276,12 +297,7 @@ func TestSniffRawToStdout(t *testing.T) {
 		t.Fatalf("stdout is not a capture: %v", err)
 	}
 	defer src.Close()
-	var p capture.Packet
-	n := 0
-	for src.Next(&p) == nil {
-		n++
-	}
-	if n < 20 {
+	if n := countPackets(src); n < 20 {
 		t.Errorf("%d packets on stdout", n)
 	}
 }
@@ -298,31 +314,22 @@ func TestSniff(t *testing.T) {
 	metricsAddr := ml.Addr().String()
 	ml.Close()
 	s, out, errOut := streams()
-	cmd := NewCmdSniff(s)
-	cmd.SetArgs([]string{"--netns", "/run/netns/" + ns, "-o", "json", "-w", pcap, "--bpf", "tcp port 8080", "--stats",
-		"--filter", `proto == "http"`, "--metrics-addr", metricsAddr})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cmd.ExecuteContext(ctx) }()
-	time.Sleep(500 * time.Millisecond)
-	for _, path := range []string{"/ok", "/missing", "/ok"} {
-		get(path)
-	}
-	closeConns()
-	time.Sleep(500 * time.Millisecond)
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, m := range []string{"shark_worker_packets_total", "shark_worker_kernel_drops_total 0", `shark_worker_entries_total{proto="http"} 3`, "shark_worker_attached_netns 1"} {
-		if !strings.Contains(string(metrics), m) {
-			t.Errorf("metrics lack %q", m)
+	args := []string{"--netns", "/run/netns/" + ns, "-o", "json", "-w", pcap, "--bpf", "tcp port 8080", "--stats",
+		"--filter", `proto == "http"`, "--metrics-addr", metricsAddr}
+	checkMetrics := func() {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, m := range []string{"shark_worker_packets_total", "shark_worker_kernel_drops_total 0", `shark_worker_entries_total{proto="http"} 3`, "shark_worker_attached_netns 1"} {
+			if !strings.Contains(string(metrics), m) {
+				t.Errorf("metrics lack %q", m)
+			}
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := runSniff(t, s, args, get, closeConns, checkMetrics); err != nil {
 		t.Fatalf("sniff: %v\n%s", err, errOut)
 	}
 	var got []string
@@ -344,12 +351,7 @@ func TestSniff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	var p capture.Packet
-	n := 0
-	for src.Next(&p) == nil {
-		n++
-	}
-	if ifs := src.Interfaces(); n < 20 || len(ifs) != 1 || ifs[0].Name != ns || ifs[0].LinkType != capture.LinkRaw {
+	if n, ifs := countPackets(src), src.Interfaces(); n < 20 || len(ifs) != 1 || ifs[0].Name != ns || ifs[0].LinkType != capture.LinkRaw {
 		t.Errorf("%d packets, interfaces %+v", n, src.Interfaces())
 	}
 }

@@ -10,10 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
-
 	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 )
@@ -55,28 +51,15 @@ func TestHeaderOnlySet(t *testing.T) {
 func TestCountedFlowHeadersOnly(t *testing.T) {
 	const packets, size = 20000, 100
 	var capt bytes.Buffer
-	pw := pcapgo.NewWriter(&capt)
-	if err := pw.WriteFileHeader(65536, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
+	pc := newTCPPcap(t, &capt)
 	ts := time.Unix(1700000000, 0)
 	cli, srv := net.IPv4(10, 0, 0, 1), net.IPv4(10, 0, 0, 2)
 	write := func(fromCli bool, seq, ack uint32, syn, fin bool, payload []byte) {
 		ts = ts.Add(10 * time.Microsecond)
-		src, dst, sp, dp := cli, srv, 40000, 9999
-		if !fromCli {
-			src, dst, sp, dp = srv, cli, 9999, 40000
-		}
-		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
-		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(sp), DstPort: layers.TCPPort(dp), Seq: seq, Ack: ack, SYN: syn, FIN: fin, ACK: !syn || ack != 0, Window: 65535}
-		tcp.SetNetworkLayerForChecksum(ip)
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(payload)); err != nil {
-			t.Fatal(err)
-		}
-		if err := pw.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(buf.Bytes()), Length: len(buf.Bytes())}, buf.Bytes()); err != nil {
-			t.Fatal(err)
+		if fromCli {
+			pc.write(ts, cli, srv, 40000, 9999, seq, ack, syn, fin, string(payload))
+		} else {
+			pc.write(ts, srv, cli, 9999, 40000, seq, ack, syn, fin, string(payload))
 		}
 	}
 	// An unknown binary protocol, then a line protocol on the same ports.
