@@ -155,17 +155,10 @@ func newRingReader(c *netnsCapture) *ringReader {
 
 // put adds p to b, whole or summarised, or for the sinks alone.
 func (r *ringReader) put(b *batch, p *capture.Packet, t *table, aliased bool) {
-	if r.c.w.opts.NoDissect {
-		if aliased {
-			b.alias(p, true)
-		} else {
-			b.add(p, true)
-		}
-		return
-	}
-	dup := t.skipDissect(r.c.ino, p.Data)
+	sinksOnly := r.c.w.opts.NoDissect
+	dup := !sinksOnly && t.skipDissect(r.c.ino, p.Data)
 	r.dst = b
-	summarised := !dup && r.sum.take(p, r.emit)
+	summarised := !sinksOnly && !dup && r.sum.take(p, r.emit)
 	switch {
 	case summarised && !r.keep:
 		b.captured++
@@ -177,10 +170,11 @@ func (r *ringReader) put(b *batch, p *capture.Packet, t *table, aliased bool) {
 	case dup:
 		b.dup++
 	}
+	skip := sinksOnly || dup || summarised
 	if aliased {
-		b.alias(p, dup || summarised)
+		b.alias(p, skip)
 	} else {
-		b.add(p, dup || summarised)
+		b.add(p, skip)
 	}
 }
 
