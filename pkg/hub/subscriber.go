@@ -179,8 +179,8 @@ func (s *subscriber) readPump() {
 	defer func() {
 		s.h.do(func(r *registry) { r.removeSubscriber(s) })
 		s.close("client left")
+		s.h.log.Info("subscriber left", "id", s.id, "dropped", s.droppedTotal.Load()) // before Done, as in the worker's
 		s.h.conns.Done()
-		s.h.log.Info("subscriber left", "id", s.id, "dropped", s.droppedTotal.Load())
 	}()
 	c := s.conn
 	c.SetReadLimit(wire.MaxClientMessage)

@@ -168,8 +168,10 @@ func (w *workerConn) readPump() {
 		w.h.do(func(r *registry) { r.removeWorker(w) })
 		w.close("connection lost")
 		w.endExports(errDisconnected)
-		w.h.conns.Done()
+		// Log before Done: once every connection is done, Run returns and
+		// its logger may be gone (a test's, for one).
 		w.h.log.Info("worker left", "worker", w.name, "node", w.node, "entries", w.entries.Load())
+		w.h.conns.Done()
 	}()
 	c := w.conn
 	c.SetReadLimit(wire.MaxWorkerMessage)
