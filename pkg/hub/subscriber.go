@@ -179,7 +179,9 @@ func (s *subscriber) readPump() {
 	defer func() {
 		s.h.do(func(r *registry) { r.removeSubscriber(s) })
 		s.close("client left")
-		s.h.log.Info("subscriber left", "id", s.id, "dropped", s.droppedTotal.Load()) // before Done, as in the worker's
+		// Log before Done: Run returns when all are done, and a test's
+		// logger fails once the test has ended.
+		s.h.log.Info("subscriber left", "id", s.id, "dropped", s.droppedTotal.Load())
 		s.h.conns.Done()
 	}()
 	c := s.conn

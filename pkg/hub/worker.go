@@ -59,6 +59,11 @@ type workerConn struct {
 
 // serveWorker upgrades GET /v1/worker and runs the connection.
 func (h *server) serveWorker(w http.ResponseWriter, r *http.Request) {
+	// Counted from the start, so that Run also waits for a hello that is
+	// still being read (a hijacked connection, which http.Server forgets).
+	// The handler began before Shutdown returned, so before Run waits.
+	h.conns.Add(1)
+	defer h.conns.Done()
 	conn, err := workerUpgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
@@ -84,7 +89,7 @@ func (h *server) serveWorker(w http.ResponseWriter, r *http.Request) {
 	added := false
 	if !h.do(func(reg *registry) {
 		if added = reg.addWorker(wc); added {
-			h.conns.Add(2)
+			h.conns.Add(1) // the write pump; this handler runs the read pump
 		}
 	}) || !added {
 		closeNow(conn, websocket.CloseTryAgainLater, "too many workers, or the hub is stopping")
@@ -168,10 +173,7 @@ func (w *workerConn) readPump() {
 		w.h.do(func(r *registry) { r.removeWorker(w) })
 		w.close("connection lost")
 		w.endExports(errDisconnected)
-		// Log before Done: once every connection is done, Run returns and
-		// its logger may be gone (a test's, for one).
 		w.h.log.Info("worker left", "worker", w.name, "node", w.node, "entries", w.entries.Load())
-		w.h.conns.Done()
 	}()
 	c := w.conn
 	c.SetReadLimit(wire.MaxWorkerMessage)
