@@ -91,7 +91,7 @@ func (r *bodyReader) capture(b []byte) {
 		if len(r.keep) == 0 && len(b) > 0 && cap(r.keep) < r.want {
 			// The body has begun, and comes in an append per segment:
 			// size what is kept once, rather than by doublings.
-			r.keep = make([]byte, 0, r.want)
+			r.keep = bodyBuffer(r.want)
 		}
 		r.keep = append(r.keep, b[:min(room, len(b))]...)
 	}

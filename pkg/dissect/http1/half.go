@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bytes"
+	"sync"
 	"time"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
@@ -230,6 +231,38 @@ func reuse(b []byte) []byte {
 	return b[:0]
 }
 
+// largeBodies holds body buffers too large for a connection to keep
+// (reuseCap) but needed again soon: a run of bodies cut at the body limit
+// would otherwise allocate one each.
+var largeBodies sync.Pool // of *[]byte
+
+// maxPooledBody bounds the buffers largeBodies holds.
+const maxPooledBody = 1 << 20
+
+// reuseBody is reuse for a buffer of kept body bytes that nothing refers
+// to any more: a large one goes to largeBodies.
+func reuseBody(b []byte) []byte {
+	if c := cap(b); c > reuseCap {
+		if c <= maxPooledBody {
+			p := new([]byte) // here, not b's address: b would move to the heap on every call
+			*p = b[:0]
+			largeBodies.Put(p)
+		}
+		return nil
+	}
+	return b[:0]
+}
+
+// bodyBuffer returns an empty buffer for n bytes of body.
+func bodyBuffer(n int) []byte {
+	if n > reuseCap {
+		if p, _ := largeBodies.Get().(*[]byte); p != nil && cap(*p) >= n {
+			return *p
+		}
+	}
+	return make([]byte, 0, n)
+}
+
 // resync makes the direction look for the next start line; atLine says
 // whether the next byte starts a line.
 func (h *half) resync(atLine bool) {
@@ -307,7 +340,7 @@ func (h *half) done(ts time.Time, err string) {
 	} else {
 		h.p.responseDone(h, ts, err)
 	}
-	h.body.keep = reuse(h.body.keep)
+	h.body.keep = reuseBody(h.body.keep)
 	h.body.trailers = reuse(h.body.trailers)
 }
 

@@ -73,7 +73,7 @@ func recycle(x *exchange) {
 		resp = x.spareResp
 	}
 	reqHead, respHead := reuse(x.reqHead), reuse(x.respHead)
-	reqBody, respBody := reuse(x.reqBody), reuse(x.respBody)
+	reqBody, respBody := reuseBody(x.reqBody), reuseBody(x.respBody)
 	*x = exchange{}
 	clear(req)
 	clear(resp)
