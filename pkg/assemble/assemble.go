@@ -202,7 +202,7 @@ func (a *Assembler) frameTCP(f *capture.Frame) {
 	if len(a.counting) > 0 && a.countFrame(f) {
 		return
 	}
-	payload, ok := tcpPayload(f.Segment)
+	payload, ok := framePayload(f)
 	if !ok {
 		return
 	}

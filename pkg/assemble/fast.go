@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
 )
@@ -78,6 +79,26 @@ func tcpPayload(seg []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return seg[off:], true
+}
+
+// framePayload returns f's TCP payload as tcpPayload finds it in
+// f.Segment, without reading the header again when it can: on a shard,
+// that read was the first touch of the packet, a cache miss on every pure
+// ACK. Frames come from capture.Decoder, which set f.Payload to the
+// segment's tail past a valid header: an empty one, or one that is still
+// that tail, is the answer. (A frame copied without its payload, see
+// OnCounted, has neither.)
+func framePayload(f *capture.Frame) ([]byte, bool) {
+	seg, p := f.Segment, f.Payload
+	switch {
+	case len(seg) < 20:
+		return nil, false
+	case len(p) == 0:
+		return p, true
+	case len(p) <= len(seg)-20 && unsafe.SliceData(p) == unsafe.SliceData(seg[len(seg)-len(p):]):
+		return p, true
+	}
+	return tcpPayload(seg)
 }
 
 // fastSegment handles a segment of s, a fast-path connection, and reports

@@ -403,3 +403,31 @@ func FuzzFastPathMatchesReassembly(f *testing.F) {
 		tw.check()
 	})
 }
+
+// framePayload must give what the header says, without reading it when
+// the frame's Payload is the segment's tail, and the empty payload of a
+// frame copied without its payload (the header-only copy of a counted
+// flow, whose Payload stands in elsewhere).
+func TestFramePayload(t *testing.T) {
+	var h harness
+	a, b := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
+	f := h.frame(a, b, 1, 1, psh, "GET / HTTP/1.1\r\n\r\n")
+	if p, ok := framePayload(&f); !ok || string(p) != "GET / HTTP/1.1\r\n\r\n" {
+		t.Errorf("whole frame: %q, %v", p, ok)
+	}
+	stripped := f
+	stripped.Segment = f.Segment[:20]
+	stripped.Payload = make([]byte, len(f.Payload))
+	if p, ok := framePayload(&stripped); !ok || len(p) != 0 {
+		t.Errorf("header-only copy: %q, %v; want an empty payload", p, ok)
+	}
+	ackOnly := h.frame(b, a, 1, 19, ack, "")
+	if p, ok := framePayload(&ackOnly); !ok || len(p) != 0 {
+		t.Errorf("pure ACK: %q, %v", p, ok)
+	}
+	short := f
+	short.Segment, short.Payload = f.Segment[:12], nil
+	if _, ok := framePayload(&short); ok {
+		t.Error("a segment shorter than a TCP header was accepted")
+	}
+}
