@@ -67,4 +67,7 @@ var (
 	// ErrCorrupt reports a capture whose framing is damaged (absurd record
 	// or block lengths, unknown interface ids).
 	ErrCorrupt = errors.New("capture is corrupt")
+	// ErrFileChanged reports a capture file that shrank while it was
+	// being read (see FaultError).
+	ErrFileChanged = errors.New("capture file shrank while being read")
 )

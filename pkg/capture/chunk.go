@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"io"
+	"os"
 	"sync"
 )
 
@@ -21,6 +22,9 @@ type chunkReader struct {
 	rpos int     // next unread byte in cur
 	w    int     // end of the bytes read into cur
 	err  error   // sticky read error
+
+	m      *mapper // not nil: chunks are windows mapped from a regular file
+	mapped bool    // m is not nil here or in the reader below (gzip)
 }
 
 // chunkPool recycles chunk memory: every reader's chunks are the same
@@ -51,7 +55,7 @@ func (c *chunkReader) Peek(n int) ([]byte, error) {
 	if c.cur == nil {
 		return nil, errClosed
 	}
-	if n > len(c.cur.mem) {
+	if n > c.maxPeek() {
 		return c.cur.mem[c.rpos:c.w:c.w], errors.New("capture record larger than the read buffer")
 	}
 	for c.w-c.rpos < n && c.err == nil {
@@ -66,10 +70,23 @@ func (c *chunkReader) Peek(n int) ([]byte, error) {
 	return c.cur.mem[c.rpos : c.rpos+n : c.rpos+n], nil
 }
 
+// maxPeek is the longest Peek that fits in a chunk (a window, for a mapped
+// file, starts up to a page before the record).
+func (c *chunkReader) maxPeek() int {
+	if c.m != nil {
+		return windowSize - os.Getpagesize()
+	}
+	return len(c.cur.mem)
+}
+
 // next moves to a fresh chunk, carrying the keep unread bytes over.
 func (c *chunkReader) next(keep int) {
 	if c.prev != nil {
 		c.prev.Release()
+	}
+	if c.m != nil {
+		c.nextWindow(keep)
+		return
 	}
 	fresh := newChunk()
 	copy(fresh.mem, c.cur.mem[c.rpos:c.rpos+keep])
@@ -80,6 +97,9 @@ func (c *chunkReader) next(keep int) {
 // fill reads once into the free end of the chunk. A reader that returns
 // nothing and no error many times over is reported, as bufio does.
 func (c *chunkReader) fill() {
+	if c.m != nil {
+		return // a window is read in whole when it is mapped
+	}
 	for range 100 {
 		n, err := c.r.Read(c.cur.mem[c.w:])
 		c.w += n

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -50,6 +51,8 @@ func readers(t *testing.T, file []byte) map[string]func() (Source, error) {
 			if err != nil {
 				// Open names the path; the others cannot.
 				err = errors.New(strings.TrimPrefix(err.Error(), path+": "))
+			} else if m, ok := src.(Mapper); !ok || !m.Mapped() {
+				t.Error("Open read the file instead of mapping it")
 			}
 			return src, err
 		},
@@ -214,4 +217,50 @@ func mustReader(t *testing.T, file []byte) Source {
 		t.Fatal(err)
 	}
 	return src
+}
+
+// A mapped file that grows while it is read is read on, as read(2) would:
+// tcpdump -w may still be writing it.
+func TestMappedFileGrows(t *testing.T) {
+	file, pkts := bigPcap(t)
+	half := pcapFileHeaderLen
+	n := 0
+	for half < len(file)/2 {
+		half += pcapRecordLen + len(pkts[n].data)
+		n++
+	}
+	path := filepath.Join(t.TempDir(), "c.pcap")
+	if err := os.WriteFile(path, file[:half], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var p Packet
+	for i := range n - 1 {
+		if err := src.Next(&p); err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(file[half:]); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for i := n - 1; i < len(pkts); i++ {
+		if err := src.Next(&p); err != nil {
+			t.Fatalf("packet %d of %d, after the file grew: %v", i, len(pkts), err)
+		}
+		if !bytes.Equal(p.Data, pkts[i].data) {
+			t.Fatalf("packet %d differs from the one written", i)
+		}
+	}
+	if err := src.Next(&p); err != io.EOF {
+		t.Errorf("after the last packet: %v, want EOF", err)
+	}
 }

@@ -27,7 +27,7 @@ func Open(path string) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := newSource(f, f, false)
+	src, err := newSourceFrom(newMappedReader(f), f, f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -45,7 +45,18 @@ func NewReader(r io.Reader) (Source, error) {
 // not nil, is closed by the Source's Close. gzipped forbids a second gzip
 // layer, which would cost another read buffer per layer.
 func newSource(r io.Reader, closer io.Closer, gzipped bool) (Source, error) {
-	br := newChunkReader(r)
+	return sniff(newChunkReader(r), closer, gzipped)
+}
+
+// newSourceFrom is newSource over br, or over r when br is nil.
+func newSourceFrom(br *chunkReader, r io.Reader, closer io.Closer) (Source, error) {
+	if br == nil {
+		return newSource(r, closer, false)
+	}
+	return sniff(br, closer, false)
+}
+
+func sniff(br *chunkReader, closer io.Closer, gzipped bool) (Source, error) {
 	magic, err := br.Peek(4)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("reading capture header: %w", err)
@@ -70,7 +81,9 @@ func newGzipSource(br *chunkReader, closer io.Closer) (Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading gzip header: %w", err)
 	}
-	src, err := newSource(zr, closer, true)
+	inner := newChunkReader(zr)
+	inner.mapped = br.mapped
+	src, err := sniff(inner, closer, true)
 	if err != nil {
 		return nil, fmt.Errorf("gzip-compressed: %w", err)
 	}

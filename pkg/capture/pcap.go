@@ -104,5 +104,8 @@ func (r *pcapReader) Interfaces() []Interface { return r.ifaces[:len(r.ifaces):l
 // Held implements Holder.
 func (r *pcapReader) Held() *Region { return r.s.held() }
 
+// Mapped implements Mapper.
+func (r *pcapReader) Mapped() bool { return r.s.br.mapped }
+
 // Close implements Source.
 func (r *pcapReader) Close() error { return closeSource(r.s, r.closer) }

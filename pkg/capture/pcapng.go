@@ -280,5 +280,8 @@ func (r *pcapngReader) Interfaces() []Interface { return r.ifaces[:len(r.ifaces)
 // Held implements Holder.
 func (r *pcapngReader) Held() *Region { return r.s.held() }
 
+// Mapped implements Mapper.
+func (r *pcapngReader) Mapped() bool { return r.s.br.mapped }
+
 // Close implements Source.
 func (r *pcapngReader) Close() error { return closeSource(r.s, r.closer) }

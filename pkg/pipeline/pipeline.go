@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/netip"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,10 +110,12 @@ func Run(ctx context.Context, src capture.Source, out io.Writer, opts Options) (
 	}
 	p.pending = p.newRound()
 
+	m, _ := src.(capture.Mapper)
+	p.mapped = m != nil && m.Mapped()
 	var wg sync.WaitGroup
 	for _, s := range p.shards {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.run() }()
+		go func() { defer wg.Done(); s.run(p.mapped) }()
 	}
 	mergeErr := make(chan error, 1)
 	go func() { mergeErr <- p.merge(out) }()
@@ -142,6 +145,11 @@ func Run(ctx context.Context, src capture.Source, out io.Writer, opts Options) (
 	}
 	wg.Wait()
 	werr := <-mergeErr
+	for _, s := range p.shards {
+		if rr.err == nil {
+			rr.err = s.fault
+		}
+	}
 
 	st := rr.stats
 	p.mu.Lock()
@@ -164,6 +172,7 @@ type run struct {
 	opts   Options
 	src    capture.Source
 	holder capture.Holder // src, if its packets can be kept without a copy
+	mapped bool           // src's packets lie in a mapped file (capture.Mapper)
 	shards []*shard
 	router *router
 
@@ -249,6 +258,16 @@ type readResult struct {
 func (p *run) read(ctx context.Context) (rr readResult) {
 	dec := capture.NewDecoder(p.opts.Decode)
 	defer func() { rr.stats.Decode = dec.Stats() }()
+	if p.mapped {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() {
+			if r := recover(); r != nil {
+				if rr.err = capture.FaultError(r); rr.err == nil {
+					panic(r)
+				}
+			}
+		}()
+	}
 	var pkt capture.Packet
 	var f capture.Frame
 	for ctx.Err() == nil {

@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"net/netip"
+	"runtime/debug"
 	"slices"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/assemble"
+	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 )
@@ -22,6 +24,7 @@ type shard struct {
 	index            uint64 // key of entries emitted now
 	entries, written uint64
 	parsers          dissect.Stats
+	fault            error // a mapped capture shrank under the shard; it only drains now
 }
 
 type shardRound struct {
@@ -49,26 +52,46 @@ func newShard(id int, opts *Options, counted func(a, b netip.AddrPort, on bool))
 	return s
 }
 
-func (s *shard) run() {
+func (s *shard) run(mapped bool) {
 	defer close(s.out)
+	if mapped {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	}
 	for sr := range s.in {
 		s.cur = s.take()
-		for i := range sr.b.frames {
-			f := &sr.b.frames[i]
-			s.index = f.index
-			s.asm.Frame(&f.Frame)
+		if s.fault == nil {
+			s.fault = s.assemble(sr)
 		}
 		sr.b.done()
-		s.index = sr.r.last
-		s.asm.Tick(sr.r.now)
-		if sr.r.final {
-			s.asm.Close()
-		}
 		s.finish()
 		if s.opts.RoundStats != nil {
 			s.opts.RoundStats(s.id, s.asm.Stats())
 		}
 	}
+}
+
+// assemble runs a round's frames through the assembler. It returns the
+// error of a memory fault (capture.FaultError): a mapped capture file
+// shrank, and the frames' bytes are gone.
+func (s *shard) assemble(sr shardRound) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if err = capture.FaultError(r); err == nil {
+				panic(r)
+			}
+		}
+	}()
+	for i := range sr.b.frames {
+		f := &sr.b.frames[i]
+		s.index = f.index
+		s.asm.Frame(&f.Frame)
+	}
+	s.index = sr.r.last
+	s.asm.Tick(sr.r.now)
+	if sr.r.final {
+		s.asm.Close()
+	}
+	return nil
 }
 
 func (s *shard) take() *shardOut {
