@@ -450,7 +450,27 @@ func endHash(a [16]byte, port uint16) uint64 {
 // merge collects every shard's output of each round and writes its records
 // in key order: each shard's are sorted, so they are merged.
 func (p *run) merge(out io.Writer) error {
+	if v := newVecWriter(out); v != nil {
+		return p.mergeTo(v.add, v.flush, v.flush)
+	}
 	w := bufio.NewWriterSize(out, 256<<10)
+	write := func(b []byte) error {
+		_, err := w.Write(b)
+		return err
+	}
+	endRound := func() error {
+		if p.opts.Live {
+			return w.Flush()
+		}
+		return nil
+	}
+	return p.mergeTo(write, endRound, w.Flush)
+}
+
+// mergeTo merges the shards' records of each round into key order, hands
+// them to write, and calls endRound once they are all out; end is called
+// once the last round is.
+func (p *run) mergeTo(write func([]byte) error, endRound, end func() error) error {
 	var werr error
 	outs := make([]*shardOut, len(p.shards))
 	next := make([]int, len(p.shards)) // per shard: its next record
@@ -459,7 +479,7 @@ func (p *run) merge(out io.Writer) error {
 			o, ok := <-s.out
 			if !ok {
 				if werr == nil {
-					werr = w.Flush()
+					werr = end()
 				}
 				return werr
 			}
@@ -471,11 +491,11 @@ func (p *run) merge(out io.Writer) error {
 				break
 			}
 			if werr == nil {
-				_, werr = w.Write(r.b)
+				werr = write(r.b)
 			}
 		}
-		if werr == nil && p.opts.Live {
-			werr = w.Flush()
+		if werr == nil {
+			werr = endRound()
 		}
 		if werr != nil {
 			p.failed.Store(true)
