@@ -139,7 +139,7 @@ type Assembler struct {
 	udp        map[udpKey]*udpFlow
 	live       int // live TCP flows
 	now        time.Time
-	lastFlush  time.Time
+	nextFlush  time.Time // a second after the last flush
 	closing    bool // Close is flushing: flows end with EndEOF
 	stats      Stats
 
@@ -244,10 +244,12 @@ func (a *Assembler) Tick(now time.Time) {
 
 // flush runs the timeouts at most once a second (of packet time).
 func (a *Assembler) flush() {
-	if a.now.Sub(a.lastFlush) < time.Second {
+	// Before rather than Sub: this runs for almost every packet, and Sub
+	// guards against overflow at some cost.
+	if a.now.Before(a.nextFlush) {
 		return
 	}
-	a.lastFlush = a.now
+	a.nextFlush = a.now.Add(time.Second)
 	a.flushTCP(a.now.Add(-a.opts.GapWait), a.now.Add(-a.opts.TCPIdle))
 	a.expireCounted(a.now.Add(-a.opts.TCPIdle))
 	a.expireUDP(a.now.Add(-a.opts.UDPIdle))
