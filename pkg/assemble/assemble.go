@@ -140,7 +140,7 @@ type Assembler struct {
 	live       int // live TCP flows
 	now        time.Time
 	nextFlush  time.Time // a second after the last flush
-	closing    bool // Close is flushing: flows end with EndEOF
+	closing    bool      // Close is flushing: flows end with EndEOF
 	stats      Stats
 
 	counting  map[flowKey]*tcpStream // TCP flows only counted, by their A→B ends

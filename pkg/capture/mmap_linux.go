@@ -103,4 +103,3 @@ func (m *mapping) unmap() {
 		syscall.Munmap(m.mem)
 	}
 }
-

@@ -56,6 +56,7 @@ func newSourceFrom(br *chunkReader, r io.Reader, closer io.Closer) (Source, erro
 	return sniff(br, closer, false)
 }
 
+// sniff reads the magic at the start of br and builds the matching reader.
 func sniff(br *chunkReader, closer io.Closer, gzipped bool) (Source, error) {
 	magic, err := br.Peek(4)
 	if err != nil && !errors.Is(err, io.EOF) {
