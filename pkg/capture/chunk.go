@@ -3,7 +3,6 @@ package capture
 import (
 	"errors"
 	"io"
-	"os"
 	"sync"
 )
 
@@ -22,6 +21,8 @@ type chunkReader struct {
 	rpos int     // next unread byte in cur
 	w    int     // end of the bytes read into cur
 	err  error   // sticky read error
+
+	maxPeek int // the longest Peek that fits in a chunk
 
 	m      *mapper // not nil: chunks are windows mapped from a regular file
 	mapped bool    // m is not nil here or in the reader below (gzip)
@@ -42,7 +43,7 @@ func freeChunk(b []byte) {
 }
 
 func newChunkReader(r io.Reader) *chunkReader {
-	return &chunkReader{r: r, cur: newChunk()}
+	return &chunkReader{r: r, cur: newChunk(), maxPeek: readBufferSize}
 }
 
 // Buffered returns how many bytes can be read without reading r.
@@ -55,7 +56,7 @@ func (c *chunkReader) Peek(n int) ([]byte, error) {
 	if c.cur == nil {
 		return nil, errClosed
 	}
-	if n > c.maxPeek() {
+	if n > c.maxPeek {
 		return c.cur.mem[c.rpos:c.w:c.w], errors.New("capture record larger than the read buffer")
 	}
 	for c.w-c.rpos < n && c.err == nil {
@@ -68,15 +69,6 @@ func (c *chunkReader) Peek(n int) ([]byte, error) {
 		return c.cur.mem[c.rpos:c.w:c.w], c.err
 	}
 	return c.cur.mem[c.rpos : c.rpos+n : c.rpos+n], nil
-}
-
-// maxPeek is the longest Peek that fits in a chunk (a window, for a mapped
-// file, starts up to a page before the record).
-func (c *chunkReader) maxPeek() int {
-	if c.m != nil {
-		return windowSize - os.Getpagesize()
-	}
-	return len(c.cur.mem)
 }
 
 // next moves to a fresh chunk, carrying the keep unread bytes over.

@@ -35,7 +35,8 @@ func newMappedReader(f *os.File) *chunkReader {
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
 		return nil
 	}
-	c := &chunkReader{m: &mapper{f: f, size: fi.Size()}, mapped: true}
+	// A window starts up to a page before the record it is mapped for.
+	c := &chunkReader{m: &mapper{f: f, size: fi.Size()}, mapped: true, maxPeek: windowSize - os.Getpagesize()}
 	if c.mapAt(0) != nil {
 		return nil
 	}

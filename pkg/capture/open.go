@@ -27,7 +27,11 @@ func Open(path string) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := newSourceFrom(newMappedReader(f), f, f)
+	br := newMappedReader(f)
+	if br == nil {
+		br = newChunkReader(f)
+	}
+	src, err := sniff(br, f, false)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -46,14 +50,6 @@ func NewReader(r io.Reader) (Source, error) {
 // layer, which would cost another read buffer per layer.
 func newSource(r io.Reader, closer io.Closer, gzipped bool) (Source, error) {
 	return sniff(newChunkReader(r), closer, gzipped)
-}
-
-// newSourceFrom is newSource over br, or over r when br is nil.
-func newSourceFrom(br *chunkReader, r io.Reader, closer io.Closer) (Source, error) {
-	if br == nil {
-		return newSource(r, closer, false)
-	}
-	return sniff(br, closer, false)
 }
 
 // sniff reads the magic at the start of br and builds the matching reader.
