@@ -171,4 +171,5 @@ func (c *chunkReader) done() {
 		c.cur.Release()
 		c.cur = nil
 	}
+	c.m.finish()
 }

@@ -12,3 +12,5 @@ const windowSize = readBufferSize
 func newMappedReader(*os.File) *chunkReader { return nil }
 
 func (c *chunkReader) nextWindow(int) {}
+
+func (m *mapper) finish() {}
