@@ -484,6 +484,11 @@ func appendString(dst []byte, s string) []byte {
 				break
 			}
 			i += 8
+			// A plain word starts a run that may be long, as in text
+			// bodies: sixteen bytes a round in vector registers (amd64).
+			if len(s)-i >= 16 {
+				i += plainRun(s[i:])
+			}
 		}
 		for i < len(s) && plain[s[i]] != 0 {
 			i++

@@ -268,8 +268,8 @@ func TestAppendStringEveryByte(t *testing.T) {
 	}
 	inserts = append(inserts, "é", "\u2028", "\xe2\x80", "\x01\x7f<")
 	for _, fill := range []string{"abcdefgh", `a"b\c<&>`, "\x00\x1f\x20\x80"} {
-		for n := 0; n <= 24; n++ {
-			base := strings.Repeat(fill, 8)[:n]
+		for n := 0; n <= 40; n++ {
+			base := strings.Repeat(fill, 16)[:n]
 			for pos := 0; pos <= n; pos++ {
 				for _, ins := range inserts {
 					s := base[:pos] + ins + base[pos:]
