@@ -92,8 +92,9 @@ func (r *pcapReader) Next(p *Packet) error {
 	}
 	// The next record's header is a cache miss nearly every time: the
 	// packet just read is a kilobyte long on average, too far for the
-	// hardware to guess. Ask for it while this one is decoded.
-	prefetch(unsafe.Add(unsafe.Pointer(unsafe.SliceData(rec)), len(rec)+8))
+	// hardware to guess. Ask for it (from its captured length, 8 bytes in)
+	// while this one is decoded.
+	prefetch(uintptr(unsafe.Pointer(unsafe.SliceData(rec))) + uintptr(len(rec)) + 8)
 	r.records++
 	p.Timestamp = time.Unix(int64(o.u32(rec)), int64(o.u32(rec[4:]))*r.fracMul).UTC()
 	p.Length = int(o.u32(rec[12:]))

@@ -104,7 +104,7 @@ func (r *pcapngReader) block(h []byte, what string, minLen uint32) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	prefetch(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), len(b))) // the next block (see pcapReader.Next)
+	prefetch(uintptr(unsafe.Pointer(unsafe.SliceData(b))) + uintptr(len(b))) // the next block (see pcapReader.Next)
 	if tail := r.order.u32(b[n-4:]); tail != n {
 		return nil, fmt.Errorf("%s at offset %d ends with length %d, want %d: %w", what, r.s.off, tail, n, ErrCorrupt)
 	}

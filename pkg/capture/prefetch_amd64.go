@@ -1,10 +1,9 @@
 package capture
 
-import "unsafe"
-
-// prefetch asks the CPU to bring the two cache lines from p closer (a
+// prefetch asks the CPU to bring the two cache lines from addr closer (a
 // record header and the packet headers after it). It never faults,
-// whatever p points at.
+// whatever addr is: an address, not a pointer, for the one past a buffer's
+// end is no pointer the collector may see.
 //
 //go:noescape
-func prefetch(p unsafe.Pointer)
+func prefetch(addr uintptr)

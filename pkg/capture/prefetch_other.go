@@ -2,6 +2,4 @@
 
 package capture
 
-import "unsafe"
-
-func prefetch(unsafe.Pointer) {}
+func prefetch(uintptr) {}
