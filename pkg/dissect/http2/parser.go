@@ -107,6 +107,7 @@ type parser struct {
 	tmpl    entry.Entry // the fields every entry of the connection shares
 	spare   [][]byte    // body buffers of completed streams, for reuse
 	scratch []byte      // to render gRPC messages in
+	retired []*stream   // completed during this call, recycled as it returns
 }
 
 func newParser(c *dissect.Conn, emit dissect.Emitter) *parser {
@@ -136,6 +137,7 @@ func (p *parser) Data(dir dissect.Dir, data []byte, ts time.Time) {
 	h.seen = true
 	h.lastTS = ts
 	p.feed(h, data, ts)
+	p.reuseStreams()
 }
 
 // feed runs data through h's state machine. Resynchronisation may hand back
@@ -644,6 +646,7 @@ func (p *parser) End(ts time.Time) {
 		p.finish(s, err)
 	}
 	p.ended = true
+	p.reuseStreams()
 }
 
 // flip swaps the parser's idea of which side is the client: the frames

@@ -3,6 +3,7 @@ package http2
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
@@ -118,9 +119,31 @@ func (p *parser) newStream(id uint32, ts time.Time) *stream {
 		p.evictOldest()
 	}
 	p.seq++
-	s := &stream{id: id, seq: p.seq, start: ts, last: ts}
+	s := streamPool.Get().(*stream)
+	s.id, s.seq, s.start, s.last = id, p.seq, ts, ts
 	p.streams[id] = s
 	return s
+}
+
+// streamPool recycles the streams of parsers whose entries are rendered
+// before Emit returns (Conn.Reuse), as http1 recycles its exchanges: a
+// stream is half a kilobyte, and a fresh one is a page fault as often as
+// not.
+var streamPool = sync.Pool{New: func() any { return new(stream) }}
+
+// reuseStreams recycles the streams completed during a call to the parser,
+// once it returns and no caller holds them. A frame still being read for
+// one (a half's target) goes on finding it done: that one is left to the
+// collector.
+func (p *parser) reuseStreams() {
+	for i, s := range p.retired {
+		if s != p.halves[0].target && s != p.halves[1].target {
+			*s = stream{}
+			streamPool.Put(s)
+		}
+		p.retired[i] = nil
+	}
+	p.retired = p.retired[:0]
 }
 
 // evictOldest completes the stream opened first, to make room.
@@ -436,6 +459,9 @@ func (p *parser) finish(s *stream, err string) {
 		p.recycle(s.msgs[d].keep)
 	}
 	p.emit.Emit(e)
+	if p.conn.Reuse {
+		p.retired = append(p.retired, s) // the entry pointed into it
+	}
 }
 
 // keepBody adds body bytes, taking the buffer for them from the spares.
