@@ -62,6 +62,12 @@ type stream struct {
 	grpcEnc     [2]string   // grpc-encoding
 	grpc        grpcKind
 	msgs        [2]msgReader
+
+	// Kept with the stream when it is recycled (Conn.Reuse): its entry,
+	// and the header maps of its last use, emptied.
+	ent   entry.Entry
+	http  entry.HTTP
+	spare [2]map[string]string
 }
 
 // account counts a frame of n bytes sent on s.
@@ -138,7 +144,14 @@ var streamPool = sync.Pool{New: func() any { return new(stream) }}
 func (p *parser) reuseStreams() {
 	for i, s := range p.retired {
 		if s != p.halves[0].target && s != p.halves[1].target {
-			*s = stream{}
+			spare := [2]map[string]string{s.req.Headers, s.resp.Headers}
+			for d, m := range spare {
+				if m == nil {
+					spare[d] = s.spare[d]
+				}
+				clear(spare[d])
+			}
+			*s = stream{spare: spare}
 			streamPool.Put(s)
 		}
 		p.retired[i] = nil
@@ -304,7 +317,7 @@ func (p *parser) applyBlock(h *half, s *stream, decoded bool) *stream {
 	case h.dir == dissect.ClientToServer && !s.reqSeen:
 		p.requestHead(s, fields, undecodable != "")
 	case h.dir == dissect.ClientToServer:
-		p.addFields(&s.req.Trailers, fields)
+		p.addFields(&s.req.Trailers, nil, fields)
 	default:
 		p.responseBlock(s, fields, undecodable != "", b.endStream)
 	}
@@ -351,7 +364,7 @@ func (p *parser) requestHead(s *stream, fields []hpack.HeaderField, undecodable 
 	if r.Authority == "" {
 		r.Authority = host
 	}
-	p.addFields(&r.Headers, fields)
+	p.addFields(&r.Headers, &s.spare[dissect.ClientToServer], fields)
 	switch {
 	case ctype != "":
 		s.grpc = grpcNo
@@ -383,13 +396,13 @@ func (p *parser) responseBlock(s *stream, fields []hpack.HeaderField, undecodabl
 	}
 	switch {
 	case s.respSeen:
-		p.addFields(&s.resp.Trailers, fields)
+		p.addFields(&s.resp.Trailers, nil, fields)
 	case hasStatus && status >= 100 && status < 200:
 		s.resp.Informational++
 	case hasStatus || !endStream || undecodable:
 		s.respSeen = true
 		s.resp.Status = status
-		p.addFields(&s.resp.Headers, fields)
+		p.addFields(&s.resp.Headers, &s.spare[dissect.ServerToClient], fields)
 		switch {
 		case isGRPC(ctype):
 			s.grpc = grpcYes
@@ -400,18 +413,22 @@ func (p *parser) responseBlock(s *stream, fields []hpack.HeaderField, undecodabl
 		// Trailers of a response whose head was before the capture.
 		s.respSeen = true
 		s.fail(errNoRespHeaders)
-		p.addFields(&s.resp.Trailers, fields)
+		p.addFields(&s.resp.Trailers, nil, fields)
 	}
 }
 
 // addFields adds the regular (not pseudo) fields to *m, redacting secrets.
-func (p *parser) addFields(m *map[string]string, fields []hpack.HeaderField) {
+func (p *parser) addFields(m, spare *map[string]string, fields []hpack.HeaderField) {
 	for _, f := range fields {
 		if f.Name == "" || f.Name[0] == ':' {
 			continue
 		}
 		if *m == nil {
-			*m = make(map[string]string, regular(fields))
+			if spare != nil && *spare != nil {
+				*m, *spare = *spare, nil
+			} else {
+				*m = make(map[string]string, regular(fields))
+			}
 		}
 		name := strings.ToLower(f.Name) // no allocation when already lower case
 		addHeader(*m, name, entry.HeaderValue(name, f.Value, p.opts.Redact))
@@ -488,7 +505,13 @@ func (p *parser) entryOf(s *stream, err string) *entry.Entry {
 	if call {
 		proto = entry.ProtoGRPC
 	}
-	e := new(entry.Entry)
+	var e *entry.Entry
+	var h *entry.HTTP
+	if p.conn.Reuse {
+		e, h = &s.ent, &s.http // recycled with the stream
+	} else {
+		e, h = new(entry.Entry), new(entry.HTTP)
+	}
 	*e = p.tmpl
 	e.TS, e.Proto = s.start.UTC(), proto
 	e.ElapsedUS = max(0, s.last.Sub(s.start).Microseconds())
@@ -498,7 +521,7 @@ func (p *parser) entryOf(s *stream, err string) *entry.Entry {
 	if e.Error == "" {
 		e.Error = err
 	}
-	h := &entry.HTTP{Version: "2", Stream: s.id}
+	*h = entry.HTTP{Version: "2", Stream: s.id}
 	if s.reqSeen {
 		s.req.Body = p.body(s, dissect.ClientToServer, call)
 		h.Request = &s.req
