@@ -100,7 +100,9 @@ func (s *shard) take() *shardOut {
 		o.recs, o.buf = o.recs[:0], o.buf[:0]
 		return o
 	default:
-		return &shardOut{}
+		// A round renders to about 100 KB: start there rather than grow
+		// through every size below.
+		return &shardOut{buf: make([]byte, 0, 128<<10)}
 	}
 }
 
