@@ -418,6 +418,7 @@ func (p *parser) responseBlock(s *stream, fields []hpack.HeaderField, undecodabl
 }
 
 // addFields adds the regular (not pseudo) fields to *m, redacting secrets.
+// A map for them comes from *spare, a recycled stream's, when there is one.
 func (p *parser) addFields(m, spare *map[string]string, fields []hpack.HeaderField) {
 	for _, f := range fields {
 		if f.Name == "" || f.Name[0] == ':' {
