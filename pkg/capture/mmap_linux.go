@@ -3,7 +3,9 @@
 package capture
 
 import (
+	"errors"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"sync"
@@ -134,6 +136,9 @@ type window struct {
 }
 
 func mapSegment(f *os.File, base, size int64) (*segment, error) {
+	if size-base > math.MaxInt {
+		return nil, errors.New("capture file too large to map") // 32-bit: it is read instead
+	}
 	mem, err := unix.Mmap(int(f.Fd()), base, int(size-base), unix.PROT_READ, unix.MAP_PRIVATE)
 	if err != nil {
 		return nil, err
