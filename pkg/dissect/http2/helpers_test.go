@@ -207,7 +207,12 @@ func plainParser(c *dissect.Conn, emit dissect.Emitter) dissect.StreamParser {
 // returns the entries in the order they were emitted.
 func replay(rec recording, opts dissect.Options, mk newParserFunc, ch chunker) []*entry.Entry {
 	var c collector
-	p := mk(testConn(opts), &c)
+	replayInto(mk(testConn(opts), &c), rec, ch)
+	return c.entries
+}
+
+// replayInto gives a recording to p, each chunk split by ch, and ends it.
+func replayInto(p dissect.StreamParser, rec recording, ch chunker) {
 	for i, k := range rec {
 		ts := t0.Add(time.Duration(i) * time.Millisecond)
 		off := 0
@@ -217,7 +222,6 @@ func replay(rec recording, opts dissect.Options, mk newParserFunc, ch chunker) [
 		}
 	}
 	p.End(t0.Add(time.Duration(len(rec)) * time.Millisecond))
-	return c.entries
 }
 
 // byStream orders entries by stream id, for comparisons that do not depend

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/net/http2"
 
@@ -29,16 +28,7 @@ func replayReused(rec recording, opts dissect.Options, ch chunker) [][]byte {
 	var c jsonCopier
 	conn := testConn(opts)
 	conn.Reuse = true
-	p := newParser(conn, &c)
-	for i, k := range rec {
-		ts := t0.Add(time.Duration(i) * time.Millisecond)
-		off := 0
-		for _, n := range ch(len(k.data)) {
-			p.Data(k.dir, k.data[off:off+n], ts)
-			off += n
-		}
-	}
-	p.End(t0.Add(time.Duration(len(rec)) * time.Millisecond))
+	replayInto(newParser(conn, &c), rec, ch)
 	return c.entries
 }
 
