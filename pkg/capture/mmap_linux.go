@@ -118,14 +118,17 @@ func (m *mapper) finish() {
 // given back in batches, so resident memory stays bounded whatever the
 // file's size.
 type segment struct {
-	mem      []byte
-	base     int64 // file offset of mem[0]
-	paged    int   // mem before this is paged in (reader only)
-	noPopul  bool  // the kernel cannot page in ahead (reader only)
-	mu       sync.Mutex
-	held     []*window // cut and not yet released, oldest first
-	dropped  int       // mem before this is given back
-	sealed   bool      // no window will be cut any more
+	mem  []byte
+	base int64 // file offset of mem[0]
+
+	// The reader's alone.
+	paged      int  // mem before this is paged in
+	noPopulate bool // the kernel cannot page in ahead (before Linux 5.14)
+
+	mu       sync.Mutex // guards the rest: windows are released on any goroutine
+	held     []*window  // cut and not yet released, oldest first
+	dropped  int        // mem before this is given back
+	sealed   bool       // no window will be cut any more
 	unmapped bool
 }
 
@@ -151,10 +154,10 @@ func mapSegment(f *os.File, base, size int64) (*segment, error) {
 // A source closed before its end does not release its last windows: the
 // cleanup releases them once nothing refers to them.
 func (s *segment) cut(off, n int) *Region {
-	if end := off + n; end > s.paged && !s.noPopul {
+	if end := off + n; end > s.paged && !s.noPopulate {
 		from := max(off, s.paged) &^ (pageSize - 1)
 		err := unix.Madvise(s.mem[from:end], unix.MADV_POPULATE_READ)
-		s.noPopul = err == unix.EINVAL // before Linux 5.14
+		s.noPopulate = err == unix.EINVAL
 		s.paged = end
 	}
 	w := &window{seg: s, start: off}
