@@ -260,13 +260,7 @@ func (p *run) read(ctx context.Context) (rr readResult) {
 	defer func() { rr.stats.Decode = dec.Stats() }()
 	if p.mapped {
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-		defer func() {
-			if r := recover(); r != nil {
-				if rr.err = capture.FaultError(r); rr.err == nil {
-					panic(r)
-				}
-			}
-		}()
+		defer recoverFault(&rr.err)
 	}
 	var pkt capture.Packet
 	var f capture.Frame
@@ -295,6 +289,17 @@ func (p *run) read(ctx context.Context) (rr readResult) {
 		}
 	}
 	return rr
+}
+
+// recoverFault, deferred, turns a memory fault in a mapped capture (it
+// shrank: see capture.FaultError) into *err, and panics again with
+// anything else.
+func recoverFault(err *error) {
+	if r := recover(); r != nil {
+		if *err = capture.FaultError(r); *err == nil {
+			panic(r)
+		}
+	}
 }
 
 // add puts f into the pending round and dispatches the round when full.

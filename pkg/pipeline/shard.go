@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/kubectl-shark/kubectl-shark/pkg/assemble"
-	"github.com/kubectl-shark/kubectl-shark/pkg/capture"
 	"github.com/kubectl-shark/kubectl-shark/pkg/dissect"
 	"github.com/kubectl-shark/kubectl-shark/pkg/entry"
 )
@@ -74,13 +73,7 @@ func (s *shard) run(mapped bool) {
 // error of a memory fault (capture.FaultError): a mapped capture file
 // shrank, and the frames' bytes are gone.
 func (s *shard) assemble(sr shardRound) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if err = capture.FaultError(r); err == nil {
-				panic(r)
-			}
-		}
-	}()
+	defer recoverFault(&err)
 	for i := range sr.b.frames {
 		f := &sr.b.frames[i]
 		s.index = f.index
@@ -100,7 +93,7 @@ func (s *shard) take() *shardOut {
 		o.recs, o.buf = o.recs[:0], o.buf[:0]
 		return o
 	default:
-		// A round renders to about 100 KB: start there rather than grow
+		// A round renders to about 90 KB: start there rather than grow
 		// through every size below.
 		return &shardOut{buf: make([]byte, 0, 128<<10)}
 	}
