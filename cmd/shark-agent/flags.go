@@ -211,7 +211,7 @@ func (o *outputFlags) render() pipeline.RenderFunc {
 // printStats summarises a run on w; with all false it prints only when
 // something was lost.
 func printStats(w io.Writer, st worker.Stats, all bool) {
-	lost := st.KernelDrops + st.DissectDrops + st.SinkDrops + st.ShedPackets + st.BehindPackets
+	lost := st.KernelDrops + st.CorruptLost + st.DissectDrops + st.SinkDrops + st.ShedPackets + st.BehindPackets
 	if !all && lost == 0 && st.Assemble.Gaps == 0 {
 		return
 	}
@@ -222,4 +222,7 @@ func printStats(w io.Writer, st worker.Stats, all bool) {
 	fmt.Fprintf(w, "%d packets captured (%d bytes), %d dropped by the kernel (ring full, %d freezes), %d not dissected (queue full), %d not dissected (memory), %d not dissected (capture behind), %d not stored (queue full); %d TCP and %d UDP flows, %d TCP gaps; %d entries; %d packets of unclaimed flows summarised\n",
 		st.Packets, st.Bytes, st.KernelDrops, st.RingFreezes, st.DissectDrops, st.ShedPackets, st.BehindPackets, st.SinkDrops,
 		st.Assemble.TCPFlows, st.Assemble.UDPFlows, st.Assemble.Gaps, entries, st.Summarised)
+	if st.CorruptLost > 0 {
+		fmt.Fprintf(w, "%d packets lost in capture ring blocks whose layout was inconsistent\n", st.CorruptLost)
+	}
 }

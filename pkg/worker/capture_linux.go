@@ -291,6 +291,7 @@ type counters struct {
 	packets, bytes, dissectDrops, sinkDrops, shed uint64
 	behind, behindEvents, summarised              uint64
 	kernelPackets, kernelDrops, kernelFreezes     uint64
+	corruptLost                                   uint64
 }
 
 func (c *netnsCapture) counters() counters {
@@ -302,6 +303,7 @@ func (c *netnsCapture) counters() counters {
 		dissectDrops: c.dissectDrops.Load(), sinkDrops: c.sinkDrops.Load(), shed: c.shed.Load(),
 		behind: c.behindPkts.Load(), behindEvents: c.behindEvents.Load(), summarised: c.summarised.Load(),
 		kernelPackets: k.Packets, kernelDrops: k.Drops, kernelFreezes: k.Freezes,
+		corruptLost: k.CorruptLost,
 	}
 }
 
@@ -317,6 +319,7 @@ func (a *counters) add(b counters) {
 	a.kernelPackets += b.kernelPackets
 	a.kernelDrops += b.kernelDrops
 	a.kernelFreezes += b.kernelFreezes
+	a.corruptLost += b.corruptLost
 }
 
 func (a counters) sub(b counters) counters {
@@ -326,6 +329,7 @@ func (a counters) sub(b counters) counters {
 		behind: a.behind - b.behind, behindEvents: a.behindEvents - b.behindEvents, summarised: a.summarised - b.summarised,
 		kernelPackets: a.kernelPackets - b.kernelPackets, kernelDrops: a.kernelDrops - b.kernelDrops,
 		kernelFreezes: a.kernelFreezes - b.kernelFreezes,
+		corruptLost:   a.corruptLost - b.corruptLost,
 	}
 }
 

@@ -12,9 +12,10 @@ func (w *Worker) HubStats() wire.Stats {
 		entries += n
 	}
 	return wire.Stats{
-		Packets:     st.Packets,
-		Bytes:       st.Bytes,
-		KernelDrops: st.KernelDrops,
+		Packets: st.Packets,
+		Bytes:   st.Bytes,
+		// Packets of a corrupt ring block are lost at the ring too.
+		KernelDrops: st.KernelDrops + st.CorruptLost,
 		QueueDrops:  st.DissectDrops + st.SinkDrops,
 		// Packets not dissected for lack of memory or of CPU (a capture
 		// behind its ring) are both shed to keep capture going.

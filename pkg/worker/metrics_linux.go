@@ -26,6 +26,7 @@ var metricDefs = []metricDef{
 	{"kernel_packets_total", "Packets that passed the capture filters in the kernel.", prometheus.CounterValue, nil},
 	{"kernel_drops_total", "Packets the kernel dropped because a capture ring was full.", prometheus.CounterValue, nil},
 	{"ring_freezes_total", "Times a capture ring had no free block.", prometheus.CounterValue, nil},
+	{"ring_corrupt_lost_total", "Packets lost in capture ring blocks whose layout was inconsistent.", prometheus.CounterValue, nil},
 	{"queue_drops_total", "Packets that did not fit a queue: not dissected, or not stored.", prometheus.CounterValue, []string{"queue"}},
 	{"shed_packets_total", "Packets not dissected to save memory (over budget) or CPU (a capture behind its ring).", prometheus.CounterValue, []string{"reason"}},
 	{"shed_events_total", "Times the worker started shedding dissection.", prometheus.CounterValue, []string{"reason"}},
@@ -87,6 +88,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	emit("kernel_packets_total", float64(st.KernelPackets))
 	emit("kernel_drops_total", float64(st.KernelDrops))
 	emit("ring_freezes_total", float64(st.RingFreezes))
+	emit("ring_corrupt_lost_total", float64(st.CorruptLost))
 	emit("queue_drops_total", float64(st.DissectDrops), "dissect")
 	emit("queue_drops_total", float64(st.SinkDrops), "store")
 	emit("shed_packets_total", float64(st.ShedPackets), "memory")

@@ -236,11 +236,11 @@ func (w *Worker) reportDrops() {
 	now := w.totals()
 	d := now.sub(w.lastReport)
 	w.lastReport = now
-	if d.kernelDrops == 0 && d.dissectDrops == 0 && d.sinkDrops == 0 && d.shed == 0 && d.behind == 0 {
+	if d.kernelDrops == 0 && d.corruptLost == 0 && d.dissectDrops == 0 && d.sinkDrops == 0 && d.shed == 0 && d.behind == 0 {
 		return
 	}
-	w.opts.Logf("last %v: %d packets dropped by the kernel (ring full), %d not dissected (queue full), %d not dissected (memory budget), %d not dissected (capture behind), %d not stored (queue full)",
-		reportPeriod, d.kernelDrops, d.dissectDrops, d.shed, d.behind, d.sinkDrops)
+	w.opts.Logf("last %v: %d packets dropped by the kernel (ring full), %d lost in corrupt ring blocks, %d not dissected (queue full), %d not dissected (memory budget), %d not dissected (capture behind), %d not stored (queue full)",
+		reportPeriod, d.kernelDrops, d.corruptLost, d.dissectDrops, d.shed, d.behind, d.sinkDrops)
 }
 
 // runSinks writes queued batches to every sink.

@@ -19,6 +19,9 @@ type Stats struct {
 	// KernelPackets passed the socket filters; KernelDrops found a ring
 	// full; RingFreezes counts the times a ring had no free block.
 	KernelPackets, KernelDrops, RingFreezes uint64
+	// CorruptLost were lost in ring blocks whose layout was inconsistent:
+	// the walk of a block stops at its first bad offset (see afpacket).
+	CorruptLost uint64
 	// DissectDrops and SinkDrops did not fit their queue; ShedPackets were
 	// not dissected because memory was over budget (ShedEvents times);
 	// BehindPackets because their capture had fallen behind its ring
@@ -64,6 +67,7 @@ func (w *Worker) Stats() Stats {
 		KernelPackets: t.kernelPackets,
 		KernelDrops:   t.kernelDrops,
 		RingFreezes:   t.kernelFreezes,
+		CorruptLost:   t.corruptLost,
 		DissectDrops:  t.dissectDrops,
 		SinkDrops:     t.sinkDrops,
 		ShedPackets:   t.shed,

@@ -56,6 +56,7 @@ type Handle struct {
 	closing  atomic.Bool
 	unmapped sync.Once
 	corrupt  atomic.Uint64
+	lost     atomic.Uint64 // packets of corrupt blocks past the corruption
 
 	pfd [1]unix.PollFd
 
@@ -70,8 +71,9 @@ type Stats struct {
 	// full; Freezes counts the times every block was full.
 	Packets, Drops, Freezes uint64
 	// Corrupt counts blocks whose layout was inconsistent: their walk
-	// stopped at the first bad offset.
-	Corrupt uint64
+	// stopped at the first bad offset. CorruptLost are the packets those
+	// blocks held past it.
+	Corrupt, CorruptLost uint64
 }
 
 // Open opens a capture socket in ns (nil: the caller's namespace).
@@ -267,6 +269,7 @@ func (h *Handle) take(status *uint32) *Block {
 	b := &Block{h: h, idx: h.next, status: status, w: newWalker(h.ring[off : off+h.bsize : off+h.bsize])}
 	if b.w.corrupt {
 		h.corrupt.Add(1)
+		h.lost.Add(uint64(b.w.lost))
 	}
 	h.held.Add(1)
 	h.out[h.next].Store(true)
@@ -339,6 +342,7 @@ func (h *Handle) Stats() (Stats, error) {
 
 func (h *Handle) statsLocked() (Stats, error) {
 	h.total.Corrupt = h.corrupt.Load()
+	h.total.CorruptLost = h.lost.Load()
 	if h.closed || h.closing.Load() {
 		return h.total, nil
 	}
@@ -432,6 +436,7 @@ func (b *Block) Next(p *capture.Packet) bool {
 	if b.w.corrupt && b.w.blk != nil {
 		b.w.blk = nil // count the block once
 		b.h.corrupt.Add(1)
+		b.h.lost.Add(uint64(b.w.lost))
 	}
 	return false
 }

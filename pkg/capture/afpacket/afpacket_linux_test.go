@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -412,5 +413,45 @@ func TestCloseWithHeldBlock(t *testing.T) {
 	}
 	if err := h.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestCorruptBlocksCounted: the packets a corrupt block holds past its
+// first bad offset are lost, and Stats says how many, whether the block
+// is bad from its descriptor or from a packet in the middle.
+func TestCorruptBlocksCounted(t *testing.T) {
+	a, b, c := []byte{0x45, 1}, []byte{0x45, 2}, []byte{0x45, 3}
+	for _, tt := range []struct {
+		name           string
+		mutate         func(blk []byte)
+		read, lostPkts uint64
+	}{
+		{"sound", func([]byte) {}, 3, 0},
+		{"bad first offset", func(blk []byte) { ne.PutUint32(blk[offFirstPkt:], 8) }, 0, 3},
+		{"bad second header", func(blk []byte) {
+			second := blockDescLen + int(ne.Uint32(blk[blockDescLen+offNextPkt:]))
+			ne.PutUint32(blk[second+offSnapLen:], 1<<20)
+		}, 1, 2},
+	} {
+		blk := buildBlock(4096, a, b, c)
+		tt.mutate(blk)
+		h := &Handle{ring: blk, bsize: len(blk), nblocks: 1, out: make([]atomic.Bool, 1), closed: true}
+		blkh := h.take(h.blockStatus(0))
+		var p capture.Packet
+		read := uint64(0)
+		for blkh.Next(&p) {
+			read++
+		}
+		st, err := h.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		corrupt := uint64(0)
+		if tt.lostPkts > 0 {
+			corrupt = 1
+		}
+		if read != tt.read || st.CorruptLost != tt.lostPkts || st.Corrupt != corrupt {
+			t.Errorf("%s: read %d, stats %+v; want %d read, %d lost in %d corrupt block", tt.name, read, st, tt.read, tt.lostPkts, corrupt)
+		}
 	}
 }

@@ -41,6 +41,7 @@ type walker struct {
 	off     int    // offset of the next packet header
 	left    uint32 // packets not read yet
 	corrupt bool
+	lost    uint32 // packets the block holds past the corruption
 }
 
 func newWalker(blk []byte) walker {
@@ -53,7 +54,7 @@ func newWalker(blk []byte) walker {
 		return walker{}
 	}
 	if first < blockDescLen || uint64(first)+pktFieldsEnd > uint64(len(blk)) {
-		return walker{corrupt: true}
+		return walker{corrupt: true, lost: n}
 	}
 	return walker{blk: blk, off: int(first), left: n}
 }
@@ -70,14 +71,14 @@ func (w *walker) next(p *rawPacket) bool {
 	mac := uint64(ne.Uint16(hdr[offMac:]))
 	end := mac + snap
 	if mac < pktFieldsEnd || end > uint64(len(hdr)) {
-		return w.fail()
+		return w.fail(w.left)
 	}
 	w.left--
 	if w.left > 0 {
 		// A further packet must start after this header, inside the block.
 		next := uint64(ne.Uint32(hdr[offNextPkt:]))
 		if next < pktFieldsEnd || next+pktFieldsEnd > uint64(len(hdr)) {
-			return w.fail()
+			return w.fail(w.left + 1) // this packet too: it is not handed out
 		}
 		w.off = h + int(next)
 	}
@@ -91,7 +92,7 @@ func (w *walker) next(p *rawPacket) bool {
 	return true
 }
 
-func (w *walker) fail() bool {
-	w.corrupt, w.left = true, 0
+func (w *walker) fail(lost uint32) bool {
+	w.corrupt, w.left, w.lost = true, 0, lost
 	return false
 }

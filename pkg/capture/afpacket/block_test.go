@@ -36,19 +36,19 @@ func buildBlock(size int, pkts ...[]byte) []byte {
 	return blk
 }
 
-func walk(blk []byte) (pkts []rawPacket, corrupt bool) {
+func walk(blk []byte) (pkts []rawPacket, corrupt bool, lost uint32) {
 	w := newWalker(blk)
 	var p rawPacket
 	for w.next(&p) {
 		pkts = append(pkts, p)
 	}
-	return pkts, w.corrupt
+	return pkts, w.corrupt, w.lost
 }
 
 func TestWalker(t *testing.T) {
 	a, b, c := bytes.Repeat([]byte{0x45}, 20), bytes.Repeat([]byte{0x60}, 1500), []byte{0x45, 1, 2}
 	good := buildBlock(4096, a, b, c)
-	got, corrupt := walk(good)
+	got, corrupt, _ := walk(good)
 	if corrupt || len(got) != 3 {
 		t.Fatalf("walked %d packets, corrupt %v", len(got), corrupt)
 	}
@@ -62,18 +62,18 @@ func TestWalker(t *testing.T) {
 	}
 
 	corruptions := []struct {
-		name    string
-		mutate  func(blk []byte)
-		packets int
+		name          string
+		mutate        func(blk []byte)
+		packets, lost int
 	}{
-		{"short block", nil, 0},
-		{"first offset inside the descriptor", func(b []byte) { ne.PutUint32(b[offFirstPkt:], 8) }, 0},
-		{"first offset past the block", func(b []byte) { ne.PutUint32(b[offFirstPkt:], 1<<31) }, 0},
-		{"snap length past the block", func(b []byte) { ne.PutUint32(b[blockDescLen+offSnapLen:], 5000) }, 0},
-		{"mac offset inside the header", func(b []byte) { ne.PutUint16(b[blockDescLen+offMac:], 4) }, 0},
-		{"next offset zero", func(b []byte) { ne.PutUint32(b[blockDescLen+offNextPkt:], 0) }, 0},
-		{"next offset past the block", func(b []byte) { ne.PutUint32(b[blockDescLen+offNextPkt:], 4090) }, 0},
-		{"more packets than written", func(b []byte) { ne.PutUint32(b[offNumPkts:], 4) }, 2}, // the third has no next
+		{"short block", nil, 0, 0}, // no count to read
+		{"first offset inside the descriptor", func(b []byte) { ne.PutUint32(b[offFirstPkt:], 8) }, 0, 3},
+		{"first offset past the block", func(b []byte) { ne.PutUint32(b[offFirstPkt:], 1<<31) }, 0, 3},
+		{"snap length past the block", func(b []byte) { ne.PutUint32(b[blockDescLen+offSnapLen:], 5000) }, 0, 3},
+		{"mac offset inside the header", func(b []byte) { ne.PutUint16(b[blockDescLen+offMac:], 4) }, 0, 3},
+		{"next offset zero", func(b []byte) { ne.PutUint32(b[blockDescLen+offNextPkt:], 0) }, 0, 3},
+		{"next offset past the block", func(b []byte) { ne.PutUint32(b[blockDescLen+offNextPkt:], 4090) }, 0, 3},
+		{"more packets than written", func(b []byte) { ne.PutUint32(b[offNumPkts:], 4) }, 2, 2}, // the third has no next
 	}
 	for _, tt := range corruptions {
 		blk := buildBlock(4096, a, b, c)
@@ -82,12 +82,12 @@ func TestWalker(t *testing.T) {
 		} else {
 			tt.mutate(blk)
 		}
-		got, corrupt := walk(blk)
-		if !corrupt || len(got) != tt.packets {
-			t.Errorf("%s: %d packets, corrupt %v; want %d, corrupt", tt.name, len(got), corrupt, tt.packets)
+		got, corrupt, lost := walk(blk)
+		if !corrupt || len(got) != tt.packets || int(lost) != tt.lost {
+			t.Errorf("%s: %d packets, %d lost, corrupt %v; want %d, %d lost, corrupt", tt.name, len(got), lost, corrupt, tt.packets, tt.lost)
 		}
 	}
-	if got, corrupt := walk(buildBlock(4096)); len(got) != 0 || corrupt {
+	if got, corrupt, _ := walk(buildBlock(4096)); len(got) != 0 || corrupt {
 		t.Errorf("empty block: %d packets, corrupt %v", len(got), corrupt)
 	}
 }
@@ -113,6 +113,9 @@ func FuzzWalker(f *testing.F) {
 		}
 		if diff := cmp.Diff(uint32(0), w.left); diff != "" && !w.corrupt {
 			t.Fatalf("walk ended early without corruption: %s", diff)
+		}
+		if w.corrupt && len(blk) >= blockDescLen && n+w.lost != limit && limit != 0 {
+			t.Fatalf("%d packets read and %d lost, the block says %d", n, w.lost, limit)
 		}
 	})
 }
