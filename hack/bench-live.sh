@@ -11,8 +11,9 @@
 # srv (dissecting, and raw packets only), and under tcpdump -i any in srv. Offered packets are the veth's own
 # counters over the run; captured and lost are each tool's own report. The
 # sender's slowdown is its rate under capture against the uncaptured rate.
-# ROUNDS repeats the whole set, rotating the order; each cell is the median,
-# and the slowdown is taken against the uncaptured run of the same round.
+# ROUNDS repeats the whole set, rotating the order; each cell is the median.
+# Every captured run sits between two uncaptured runs of the same load, and
+# its slowdown is taken against their mean.
 #
 # This machine is a VM on a shared host: while other guests run, the
 # hypervisor takes CPU from ours (steal time), and the sender's rate falls
@@ -176,36 +177,54 @@ run() {
 results=$WORK/results
 : >"$results"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-modes=(none shark sharkraw tcpdump)
+# measure LOAD MODE: one run, redone while steal is over the limit;
+# appends it to the results as "round load mode position ...".
+pos=0
+measure() {
+	local try line steal
+	for try in $(seq 0 "$RETRIES"); do
+		echo "round $round: $1, capture: $2..." >&2
+		line=$(run "$1" "$2")
+		steal=${line##* }
+		awk -v s="$steal" -v m="$STEAL_MAX" 'BEGIN {exit !(s <= m)}' && break
+		[[ $try -lt $RETRIES ]] && echo "  steal took ${steal}% of the CPUs (over ${STEAL_MAX}%): again" >&2
+	done
+	pos=$((pos + 1))
+	echo "$round $1 $2 $pos $line $try" >>"$results"
+}
+
+modes=(shark sharkraw tcpdump)
 for round in $(seq "$ROUNDS"); do
 	for what in $LOADS; do
-		# Rotate the order each round, so that drift in the machine's load
-		# does not always favour the same tool.
-		for i in 0 1 2 3; do
-			mode=${modes[$(((i + round) % 4))]}
-			for try in $(seq 0 "$RETRIES"); do
-				echo "round $round: $what, capture: $mode..." >&2
-				line=$(run "$what" "$mode")
-				steal=${line##* }
-				awk -v s="$steal" -v m="$STEAL_MAX" 'BEGIN {exit !(s <= m)}' && break
-				[[ $try -lt $RETRIES ]] && echo "  steal took ${steal}% of the CPUs (over ${STEAL_MAX}%): again" >&2
-			done
-			echo "$round $what $mode $line $try" >>"$results"
+		# An uncaptured run before and after each captured one: the machine
+		# drifts within minutes, and each tool is measured against the
+		# runs next to it. The order rotates each round too.
+		measure "$what" none
+		for i in 0 1 2; do
+			measure "$what" "${modes[$(((i + round) % 3))]}"
+			measure "$what" none
 		done
 	done
 done
 
-# Medians per (load, capture). The slowdown is taken per round, against the
-# uncaptured run of the same round, then the median of those.
+# Medians per (load, capture). A captured run's slowdown is taken against
+# the mean of the uncaptured runs just before and after it, then the median
+# of those.
 echo "load average: $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after (the machine is shared)"
 python3 - "$results" "$DURATION" "$LOADS" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 dur = float(sys.argv[2])
-cell, rate = {}, {}
-for rnd, what, mode, offered, r, captured, lost, undissected, cpu, steal, redone in rows:
+cell, slows = {}, {}
+seq = sorted(rows, key=lambda r: int(r[3]))
+for i, (rnd, what, mode, pos, offered, r, captured, lost, undissected, cpu, steal, redone) in enumerate(seq):
     cell.setdefault((what, mode), []).append((int(offered), float(r), int(captured), int(lost), int(undissected), float(cpu), float(steal), int(redone)))
-    rate[(rnd, what, mode)] = float(r)
+    if mode != "none":
+        # The measure loop puts an uncaptured run of the same load right
+        # before and after every captured one.
+        base = (float(seq[i - 1][5]) + float(seq[i + 1][5])) / 2
+        if base:
+            slows.setdefault((what, mode), []).append((1 - float(r) / base) * 100)
 rounds = sorted({r[0] for r in rows})
 med = statistics.median
 unit = {"wrk": "req/s", "iperf3": "Gbit/s"}
@@ -225,7 +244,7 @@ for what in sys.argv[3].split():
         if mode == "none":
             print(f"| {what} | {names[mode]} | {offered:,.0f} | - | - | - | - | - | {r:,.2f} {unit[what]} | - | {steal} | {redone} |")
             continue
-        slow = med([(1 - rate[(n, what, mode)] / rate[(n, what, "none")]) * 100 for n in rounds if rate[(n, what, "none")]])
+        slow = med(slows[(what, mode)])
         captured = med([x[2] for x in rs])
         lost = med([x[3] for x in rs])
         loss = 100 * lost / (captured + lost) if captured + lost else 0
