@@ -124,6 +124,12 @@ func TestTableAnnotateAndDedup(t *testing.T) {
 	if e.Src.Pod != "cart" || e.Dst.Pod != "" || e.Src.Node != "" {
 		t.Errorf("loopback/detached: %+v", e)
 	}
+	// IPv6, and an IPv4 address spelled as IPv4-mapped IPv6.
+	e = &entry.Entry{Src: entry.Endpoint{IP: "fd00::1"}, Dst: entry.Endpoint{IP: "::ffff:10.0.0.2"}}
+	tbl.annotate(e, 0, "")
+	if e.Src.Pod != "front" || e.Dst.Pod != "cart" {
+		t.Errorf("IPv6/mapped: %+v", e)
+	}
 
 	pkt := func(src, dst string) []byte {
 		b := make([]byte, 20)

@@ -33,6 +33,9 @@ func (p *podInfo) addrs() []netip.Addr {
 type table struct {
 	ifaces []*podInfo
 	ips    map[netip.Addr]*podInfo
+	// byText holds the same addresses as entries spell them, so that
+	// annotating an entry need not parse its addresses.
+	byText map[string]*podInfo
 	// attached counts the namespaces captured now.
 	attached int
 }
@@ -52,10 +55,11 @@ func (s *tableStore) load() *table {
 // build makes a table of every interface ever attached and the addresses
 // of those attached now.
 func buildTable(ifaces []*podInfo, attached []*podInfo) *table {
-	t := &table{ifaces: ifaces, ips: make(map[netip.Addr]*podInfo), attached: len(attached)}
+	t := &table{ifaces: ifaces, ips: make(map[netip.Addr]*podInfo), byText: make(map[string]*podInfo), attached: len(attached)}
 	for _, p := range attached {
 		for _, a := range p.addrs() {
 			t.ips[a] = p
+			t.byText[a.String()] = p
 		}
 	}
 	return t
@@ -97,13 +101,16 @@ func (t *table) annotate(e *entry.Entry, iface int, node string) {
 }
 
 func (t *table) endpoint(ep *entry.Endpoint, own *podInfo, node string) {
-	a, err := netip.ParseAddr(ep.IP)
-	if err != nil {
-		return
-	}
-	p := t.ips[a.Unmap()]
-	if p == nil && a.IsLoopback() {
-		p = own
+	p, ok := t.byText[ep.IP]
+	if !ok {
+		a, err := netip.ParseAddr(ep.IP)
+		if err != nil {
+			return
+		}
+		p = t.ips[a.Unmap()]
+		if p == nil && a.IsLoopback() {
+			p = own
+		}
 	}
 	if p == nil || p.pod == "" {
 		return
