@@ -251,4 +251,7 @@ for what in sys.argv[3].split():
         und = f"{med([x[4] for x in rs]):,.0f}" if mode == "shark" else "-"
         cpu = med([x[5] for x in rs]) / dur * 100
         print(f"| {what} | {names[mode]} | {offered:,.0f} | {captured / dur:,.0f} | {lost:,.0f} | {loss:.2f}% | {und} | {cpu:.0f}% | {r:,.2f} {unit[what]} | {slow:.1f}% | {steal} | {redone} |")
+print("\nslowdown of each captured run, against the mean of the uncaptured runs beside it:")
+for (what, mode), xs in sorted(slows.items()):
+    print(f"  {what} {mode}: " + ", ".join(f"{x:.1f}%" for x in xs))
 EOF

@@ -85,6 +85,8 @@ func TestWorkerValidate(t *testing.T) {
 		{[]string{"--pod-uid", uid, "--bpf", "tcp", "--bpf-raw", "1,6 0 0 1"}, "cannot be used together", nil},
 		{[]string{"--pod-uid", uid, "--bpf-raw", "2,6 0 0 1"}, "says 2 instructions", nil},
 		{[]string{"--pod-uid", uid, "--ring-block-size", "1000"}, "power of two", nil},
+		{[]string{"--pod-uid", uid, "--ring-block-timeout", "500us"}, "at least 1ms", nil},
+		{[]string{"--pod-uid", uid, "--ring-block-timeout", "1m"}, "at most 10s", nil},
 		{[]string{"--pod-uid", uid, "-o", "xml"}, "xml", nil},
 		{[]string{"--pod-uid", uid, "--filter", "proto =="}, "", nil}, // replaced below
 	}

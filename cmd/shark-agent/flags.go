@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
@@ -79,24 +80,27 @@ func parseSize(s string) (int64, error) {
 
 // captureFlags configure the AF_PACKET sockets.
 type captureFlags struct {
-	RingSize  byteSize
-	BlockSize byteSize
-	SnapLen   int
-	BPF       string
-	BPFRaw    string
+	RingSize     byteSize
+	BlockSize    byteSize
+	BlockTimeout time.Duration
+	SnapLen      int
+	BPF          string
+	BPFRaw       string
 }
 
 func newCaptureFlags() captureFlags {
 	return captureFlags{
-		RingSize:  afpacket.DefaultRingSize,
-		BlockSize: afpacket.DefaultBlockSize,
-		SnapLen:   afpacket.DefaultSnapLen,
+		RingSize:     afpacket.DefaultRingSize,
+		BlockSize:    afpacket.DefaultBlockSize,
+		BlockTimeout: afpacket.DefaultBlockTimeout,
+		SnapLen:      afpacket.DefaultSnapLen,
 	}
 }
 
 func (c *captureFlags) add(fs *pflag.FlagSet) {
 	fs.Var(&c.RingSize, "ring-size", "kernel ring per network namespace, absorbs bursts while the reader is busy (kernel memory, outside --max-memory)")
 	fs.Var(&c.BlockSize, "ring-block-size", "ring block size: a power of two of at least 64Ki")
+	fs.DurationVar(&c.BlockTimeout, "ring-block-timeout", c.BlockTimeout, "the kernel hands a ring block over when it is full or this long after its first packet: longer means fewer wake-ups, later entries")
 	fs.IntVar(&c.SnapLen, "snaplen", c.SnapLen, "bytes kept of each packet, from its IP header")
 	fs.StringVar(&c.BPF, "bpf", c.BPF, `kernel packet filter, a tcpdump subset: host, net, port, portrange, src/dst, tcp, udp, icmp, ip, ip6, and/or/not (e.g. "tcp port 80 and not host 10.0.0.1")`)
 	fs.StringVar(&c.BPFRaw, "bpf-raw", c.BPFRaw, "kernel packet filter as a classic BPF program in `tcpdump -ddd` form (newlines or commas), for packets that start at the IP header; @FILE reads it from a file")
@@ -104,10 +108,11 @@ func (c *captureFlags) add(fs *pflag.FlagSet) {
 
 func (c *captureFlags) options() (afpacket.Options, error) {
 	o := afpacket.Options{
-		RingSize:  int(c.RingSize),
-		BlockSize: int(c.BlockSize),
-		SnapLen:   c.SnapLen,
-		Filter:    c.BPF,
+		RingSize:     int(c.RingSize),
+		BlockSize:    int(c.BlockSize),
+		BlockTimeout: c.BlockTimeout,
+		SnapLen:      c.SnapLen,
+		Filter:       c.BPF,
 	}
 	if c.BPFRaw != "" {
 		if c.BPF != "" {

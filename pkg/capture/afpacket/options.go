@@ -29,7 +29,8 @@ const (
 	DefaultBlockTimeout = 25 * time.Millisecond
 	DefaultPollTimeout  = 100 * time.Millisecond
 	minBlockSize        = 64 << 10
-	frameSize           = 4096 // TPACKET_V3 packs packets; only divides blocks
+	maxBlockTimeout     = 10 * time.Second // packets wait at most this long in a block
+	frameSize           = 4096             // TPACKET_V3 packs packets; only divides blocks
 )
 
 // Options configure a capture socket. Zero values take the defaults.
@@ -92,6 +93,8 @@ func (o Options) program() ([]bpf.RawInstruction, error) {
 		return nil, fmt.Errorf("ring size %d must hold at least two blocks of %d bytes", o.RingSize, o.BlockSize)
 	case o.BlockTimeout < time.Millisecond:
 		return nil, fmt.Errorf("ring block timeout %v must be at least 1ms", o.BlockTimeout)
+	case o.BlockTimeout > maxBlockTimeout:
+		return nil, fmt.Errorf("ring block timeout %v must be at most %v", o.BlockTimeout, maxBlockTimeout)
 	case o.Filter != "" && o.RawFilter != nil:
 		return nil, fmt.Errorf("%w: give a filter expression or a raw program, not both", ErrFilter)
 	case o.RawFilter != nil:
