@@ -216,13 +216,13 @@ import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 dur = float(sys.argv[2])
 cell, slows = {}, {}
-seq = sorted(rows, key=lambda r: int(r[3]))
-for i, (rnd, what, mode, pos, offered, r, captured, lost, undissected, cpu, steal, redone) in enumerate(seq):
+for i, (rnd, what, mode, pos, offered, r, captured, lost, undissected, cpu, steal, redone) in enumerate(rows):
     cell.setdefault((what, mode), []).append((int(offered), float(r), int(captured), int(lost), int(undissected), float(cpu), float(steal), int(redone)))
     if mode != "none":
-        # The measure loop puts an uncaptured run of the same load right
-        # before and after every captured one.
-        base = (float(seq[i - 1][5]) + float(seq[i + 1][5])) / 2
+        # Rows are in the order measured, and the measure loop puts an
+        # uncaptured run of the same load right before and after every
+        # captured one.
+        base = (float(rows[i - 1][5]) + float(rows[i + 1][5])) / 2
         if base:
             slows.setdefault((what, mode), []).append((1 - float(r) / base) * 100)
 rounds = sorted({r[0] for r in rows})

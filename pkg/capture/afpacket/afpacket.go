@@ -268,8 +268,7 @@ func (h *Handle) take(status *uint32) *Block {
 	off := h.next * h.bsize
 	b := &Block{h: h, idx: h.next, status: status, w: newWalker(h.ring[off : off+h.bsize : off+h.bsize])}
 	if b.w.corrupt {
-		h.corrupt.Add(1)
-		h.lost.Add(uint64(b.w.lost))
+		h.countCorrupt(&b.w)
 	}
 	h.held.Add(1)
 	h.out[h.next].Store(true)
@@ -330,6 +329,13 @@ func (h *Handle) Next(p *capture.Packet) error {
 		}
 		h.cur = b
 	}
+}
+
+// countCorrupt counts a corrupt block and the packets it held past the
+// corruption.
+func (h *Handle) countCorrupt(w *walker) {
+	h.corrupt.Add(1)
+	h.lost.Add(uint64(w.lost))
 }
 
 // Stats returns the kernel counters since Open. After Close it returns the
@@ -435,8 +441,7 @@ func (b *Block) Next(p *capture.Packet) bool {
 	}
 	if b.w.corrupt && b.w.blk != nil {
 		b.w.blk = nil // count the block once
-		b.h.corrupt.Add(1)
-		b.h.lost.Add(uint64(b.w.lost))
+		b.h.countCorrupt(&b.w)
 	}
 	return false
 }
